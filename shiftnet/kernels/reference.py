@@ -1,0 +1,186 @@
+"""The shift op in plain PyTorch: exact on every device and dtype, and fast on CPU.
+
+Every output element is written exactly once into one ``empty_like`` allocation (so the output
+keeps the input's memory format). Writing zeros first and copying after would double the write
+traffic, and plain autograd over in-place slice copies makes the backward an order of magnitude
+slower (PLATFORM_NOTES §2a); the backward is therefore this same routine with the displacement
+negated (the exact adjoint), wired up in ``op.py``.
+
+Fast path. Channel ``c = 9j + g`` with group ``g = k·i + jj`` reads pixel ``p + off(g)`` where
+``off = d·(i−h)·W + d·(jj−h)``. Both the channel's base address and ``off`` are *linear* in
+(j, i, jj), so one ``as_strided`` view of the input expresses every group's shifted window at once,
+in NCHW and in channels_last alike. A single strided copy then moves the interior of every plane
+(it streams through memory almost like ``clone()``); the few leftover pixels at the start and end
+of each plane are copied per group, and the columns that wrapped around a row edge are zeroed.
+Tensors where that does not apply (tiny images, overlapping strides) take a per-group slice path.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .mapping import group_offset, shifted_channels
+
+
+def _copy_shifted(dst: torch.Tensor, src: torch.Tensor, dy: int, dx: int) -> None:
+    """dst[..., y, x] = src[..., y + dy, x + dx] where that lies inside the image, else 0."""
+    height, width = src.shape[-2:]
+    if abs(dy) >= height or abs(dx) >= width:
+        dst.zero_()
+        return
+    y0, y1 = max(0, -dy), height - max(0, dy)
+    x0, x1 = max(0, -dx), width - max(0, dx)
+    dst[..., y0:y1, x0:x1].copy_(src[..., y0 + dy : y1 + dy, x0 + dx : x1 + dx])
+    if y0 > 0:
+        dst[..., :y0, :].zero_()
+    if y1 < height:
+        dst[..., y1:, :].zero_()
+    if x0 > 0:
+        dst[..., y0:y1, :x0].zero_()
+    if x1 < width:
+        dst[..., y0:y1, x1:].zero_()
+
+
+def _shift_slices(out, x, cs, kernel_size, dilation, sign) -> None:
+    """Per-group 2-D window copies: correct for any strides and sizes, slower on big tensors."""
+    groups = kernel_size * kernel_size
+    for group in range(groups):
+        dy, dx = group_offset(group, kernel_size, dilation)
+        _copy_shifted(out[:, group:cs:groups], x[:, group:cs:groups], sign * dy, sign * dx)
+
+
+def _dense_layout(x: torch.Tensor) -> tuple[int, int] | None:
+    """(channel stride, pixel stride) if ``x`` is packed NCHW or packed channels_last, else None."""
+    _, channels, height, width = x.shape
+    if x.is_contiguous():
+        return height * width, 1
+    if x.is_contiguous(memory_format=torch.channels_last):
+        return 1, channels
+    return None
+
+
+def _strided_copy(out, x, sizes, dst_strides, src_strides, dst_offset, src_offset) -> None:
+    """``out[view] = x[view]``; a source dim with a negative stride (the adjoint in channels_last)
+    is unrolled, since ``as_strided`` takes no negative strides."""
+    for dim, stride in enumerate(src_strides):
+        if stride < 0:
+            rest = lambda t: t[:dim] + t[dim + 1 :]  # noqa: E731
+            for index in range(sizes[dim]):
+                _strided_copy(
+                    out, x, rest(sizes), rest(dst_strides), rest(src_strides),
+                    dst_offset + index * dst_strides[dim], src_offset + index * stride,
+                )
+            return
+    out.as_strided(sizes, dst_strides, dst_offset).copy_(x.as_strided(sizes, src_strides, src_offset))
+
+
+def _planes(t: torch.Tensor, k: int, layout) -> torch.Tensor:
+    """View of the shifted channels of dense ``t`` as (N, C/k², k, k, H, W): group index = (i, jj)."""
+    n, channels, height, width = t.shape
+    cst, pst = layout
+    m = (channels // (k * k))
+    return t.as_strided(
+        (n, m, k, k, height, width),
+        (channels * height * width, k * k * cst, k * cst, cst, width * pst, pst),
+        t.storage_offset(),
+    )
+
+
+def _copy_windows(out, x, k, d, sign, layout, first: int, length: int) -> None:
+    """One strided copy of pixels [first, first + length) of every shifted plane, all groups at once.
+
+    Pixel p of a plane in group (i, jj) reads flat pixel p + off(i, jj) of the same channel; an
+    index outside the plane reads a neighbouring plane, which the caller must overwrite.
+    """
+    n, channels, height, width = x.shape
+    cst, pst = layout
+    h = k // 2
+    m = channels // (k * k)
+    sample = channels * height * width
+    sizes = (n, m, k, k, length)
+    src_strides = (sample, k * k * cst, k * cst + sign * d * width * pst, cst + sign * d * pst, pst)
+    dst_strides = (sample, k * k * cst, k * cst, cst, pst)
+    src_offset = x.storage_offset() + (first - sign * d * h * (width + 1)) * pst
+    _strided_copy(out, x, sizes, dst_strides, src_strides, out.storage_offset() + first * pst, src_offset)
+
+
+def _copy_plane_ends(out, x, cs, k, d, sign, layout, reach: int) -> None:
+    """Per group, the first and last ``reach`` pixels of each plane, with zero where out of range."""
+    n, channels, height, width = x.shape
+    cst, pst = layout
+    hw = height * width
+    sample = channels * hw
+    flat_out = out.as_strided((n, channels, hw), (sample, cst, pst), out.storage_offset())
+    flat_x = x.as_strided((n, channels, hw), (sample, cst, pst), x.storage_offset())
+    groups = k * k
+    for group in range(groups):
+        dy, dx = group_offset(group, k, d)
+        off = sign * (dy * width + dx)
+        o, s = flat_out[:, group:cs:groups], flat_x[:, group:cs:groups]
+        lo, hi = max(0, -off), hw - max(0, off)  # output pixels whose source index is inside the plane
+        o[..., lo:reach].copy_(s[..., lo + off : reach + off])
+        o[..., :lo].zero_()
+        o[..., hw - reach : hi].copy_(s[..., hw - reach + off : hi + off])
+        o[..., hi:].zero_()
+
+
+def _shift_strided(out, x, cs, kernel_size, dilation, sign, layout) -> None:
+    """The fast path described in the module docstring; ``out`` and ``x`` share ``layout``.
+
+    Samples 1..N-2 copy whole planes (reads that run off a plane land in a neighbouring plane of
+    the same tensor and are then overwritten with zeros: whole border rows and wrapped columns).
+    The first and last sample cannot read past the tensor, so they copy the plane interior and
+    handle each plane's ends per group.
+    """
+    n, _, height, width = x.shape
+    k, d = kernel_size, dilation
+    h = k // 2
+    hw = height * width
+    reach = d * h * (width + 1)  # the largest |pixel offset| of any group
+    if n > 2:
+        middle_out, middle_x = out[1:-1], x[1:-1]
+        _copy_windows(middle_out, middle_x, k, d, sign, layout, 0, hw)
+        rows = _planes(middle_out, k, layout)
+        for i in range(k):
+            dy = sign * d * (i - h)
+            if dy > 0:
+                rows[:, :, i, :, height - dy :, :].zero_()
+            elif dy < 0:
+                rows[:, :, i, :, :-dy, :].zero_()
+        ends = [(out[:1], x[:1]), (out[-1:], x[-1:])]
+    else:
+        ends = [(out, x)]
+    for end_out, end_x in ends:
+        _copy_windows(end_out, end_x, k, d, sign, layout, reach, hw - 2 * reach)
+        _copy_plane_ends(end_out, end_x, cs, k, d, sign, layout, reach)
+
+    planes = _planes(out, k, layout)
+    for column in range(k):
+        dx = sign * d * (column - h)
+        if dx > 0:
+            planes[:, :, :, column, :, width - dx :].zero_()
+        elif dx < 0:
+            planes[:, :, :, column, :, :-dx].zero_()
+
+
+def shift_torch(x: torch.Tensor, kernel_size: int, dilation: int, transpose: bool = False) -> torch.Tensor:
+    """Shift ``x`` (N, C, H, W) per SHIFTRESNET_SPEC §5; ``transpose`` applies the adjoint.
+
+    Arguments are assumed validated by the public wrapper (``shiftnet.kernels.shift``).
+    """
+    out = torch.empty_like(x)
+    _, channels, height, width = x.shape
+    cs = shifted_channels(channels, kernel_size)
+    if cs < channels:
+        out[:, cs:].copy_(x[:, cs:])
+    if cs == 0 or x.numel() == 0:
+        return out
+    sign = -1 if transpose else 1
+    reach = dilation * (kernel_size // 2)
+    layout = _dense_layout(x)
+    fits = reach < height and reach < width and 2 * reach * (width + 1) < height * width
+    if layout is not None and fits and _dense_layout(out) == layout:
+        _shift_strided(out, x, cs, kernel_size, dilation, sign, layout)
+    else:
+        _shift_slices(out, x, cs, kernel_size, dilation, sign)
+    return out

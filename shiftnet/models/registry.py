@@ -1,0 +1,38 @@
+"""``create_model`` / ``list_models``: one entry point from a name or spec to a module, like timm's."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from torch import nn
+
+from .resnet import CifarResNet
+from .spec import ARCHS, ModelSpec, parse_name
+
+NAMED_DEPTHS = (20, 56, 110)
+
+
+def list_models() -> list[str]:
+    """Names of the seed's models: resnet20 ... depthwiseresnet110 (any depth 6n+2 also builds)."""
+    return [f"{arch}{depth}" for arch in ARCHS for depth in NAMED_DEPTHS]
+
+
+def resolve_spec(spec_or_name: ModelSpec | str, **overrides) -> ModelSpec:
+    """Spec from a name (``"shiftresnet56"``) or a ModelSpec, with field overrides, validated."""
+    if isinstance(spec_or_name, ModelSpec):
+        spec = spec_or_name
+    elif isinstance(spec_or_name, str):
+        arch, depth = parse_name(spec_or_name)
+        spec = ModelSpec(arch=arch, depth=depth)
+    else:
+        raise TypeError(f"create_model takes a model name or a ModelSpec, got {type(spec_or_name).__name__}")
+    fields = {f.name for f in dataclasses.fields(ModelSpec)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"unknown model option(s) {', '.join(unknown)}; valid: {', '.join(sorted(fields))}")
+    return dataclasses.replace(spec, **overrides).validated()
+
+
+def create_model(spec_or_name: ModelSpec | str, **overrides) -> nn.Module:
+    """Build a model: ``create_model("shiftresnet20", expansion=3, num_classes=100)``."""
+    return CifarResNet(resolve_spec(spec_or_name, **overrides))
