@@ -1,0 +1,31 @@
+"""The ``shiftnet`` command: a Typer app with one small module per subcommand."""
+
+from __future__ import annotations
+
+import typer
+from typing_extensions import Annotated
+
+from .common import set_debug
+from .params import params
+
+app = typer.Typer(
+    name="shiftnet",
+    help="Train, evaluate and measure ShiftResNets (Wu et al., CVPR 2018) on modern PyTorch, CPU or GPU.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors (also SHIFTNET_DEBUG=1).")] = False,
+) -> None:
+    set_debug(debug)
+
+
+app.command("params")(params)
+
+
+def main() -> None:
+    app()

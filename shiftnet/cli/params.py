@@ -1,0 +1,63 @@
+"""``shiftnet params``: exact parameter counts, reductions and MACs, beside the seed README's."""
+
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+import typer
+from typing_extensions import Annotated
+
+from ..models import ModelSpec, model_stats
+from ..report import params_table, seed_table_entries
+from . import options
+from .common import cli_errors, console
+
+
+def params(
+    arch: options.Arch = None,
+    depth: options.Depth = None,
+    expansion: options.Expansion = None,
+    reduction: options.Reduction = None,
+    reduction_mode: options.ReductionMode = None,
+    shortcut_rule: options.ShortcutRule = None,
+    classes: Annotated[int, typer.Option("--classes", help="Classes of the linear head: 10 (CIFAR-10) or 100 (CIFAR-100).")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of rows instead of a table.")] = False,
+) -> None:
+    """Count parameters and MACs exactly as the seed's count.py did.
+
+    With no model flags, print every model of the seed README's CIFAR-10 table (ShiftResNet at
+    a = c, 3c, 6c, 9c, the parameter-matched reduced ResNets and the originals) next to the
+    README's own Params and Reduction figures. With model flags, print that one model.
+    """
+    with cli_errors():
+        if classes not in (10, 100):
+            raise ValueError(f"--classes must be 10 or 100, got {classes}")
+        model_flags = (arch, depth, expansion, reduction, reduction_mode, shortcut_rule)
+        if any(flag is not None for flag in model_flags):
+            spec = options.spec_from_flags(arch, depth, expansion, reduction, reduction_mode, shortcut_rule, classes)
+            rows, entries = [model_stats(spec)], None
+            title = f"{spec.name}: parameters and MACs ({classes} classes)"
+        else:
+            entries = seed_table_entries(classes)
+            rows = [dict(model_stats(e.spec), label=e.label, knob=e.knob) for e in entries]
+            title = f"The seed README's CIFAR-10 table, recounted ({classes}-class heads)"
+        if as_json:
+            keys = ["name", *ModelSpec().to_dict().keys(), "params", "params_m", "reduction_factor", "macs"]
+            print(json.dumps([{key: row[key] for key in keys} for row in rows], indent=2))
+            return
+        console.print(params_table(rows, entries, title))
+        console.print(
+            "reduction = params of the unreduced ResNet of the same depth and head / params of the model; "
+            "MACs = conv + linear multiply-accumulates for one 32x32 image (not FLOPs). SRN = ShiftResNet, RN = ResNet."
+        )
+        if entries is not None:
+            console.print(
+                "Reduced ResNets use block reduction with the legacy shortcut rule (projection where Cin != M), "
+                "which the Nov-2017 table was made with; seed M / seed red. = the README's Params / Reduction cells; ✓ = our count prints as that figure."
+            )
+        if classes == 100:
+            console.print(
+                "[yellow]Note:[/] the seed README's CIFAR-100 table reused the 10-class Params and Reduction "
+                "figures; the counts above are the true 100-class ones, so some README cells do not match."
+            )
