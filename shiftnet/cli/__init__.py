@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 from typing_extensions import Annotated
 
+from .bench import bench_app
 from .common import set_debug
 from .params import params
 
@@ -25,6 +26,7 @@ def _root(
 
 
 app.command("params")(params)
+app.add_typer(bench_app, name="bench")
 
 
 def main() -> None:

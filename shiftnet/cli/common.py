@@ -16,7 +16,9 @@ from rich.console import Console
 
 from ..errors import ShiftnetError
 
-console = Console()
+# Piped output (CI logs, `> file`) is not squeezed into 80 columns: tables stay readable.
+_PIPE_WIDTH = None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "120"))
+console = Console(width=_PIPE_WIDTH)
 err_console = Console(stderr=True)
 _state = {"debug": False}
 

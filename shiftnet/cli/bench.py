@@ -1,0 +1,105 @@
+"""``shiftnet bench``: measured speed, side by side in one run (never asserted in tests)."""
+
+from __future__ import annotations
+
+import json
+from typing import List, Optional
+
+import torch
+import typer
+from rich import box
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from typing_extensions import Annotated
+
+from ..bench.shift import IMPLS, run_shift_bench, shift_shapes
+from ..models import ModelSpec
+from ..runtime import describe_machine, resolve_device, tune_allocator
+from .common import cli_errors, console, err_console
+
+bench_app = typer.Typer(help="Measure speed: the shift op (shift) and training/eval throughput (train).", no_args_is_help=True)
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
+
+
+def parse_shape(text: str) -> tuple[int, int, int, int]:
+    parts = text.replace("x", ",").split(",")
+    if len(parts) != 4 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"--shape takes N,C,H,W with positive integers, e.g. 128,144,32,32; got {text!r}")
+    return tuple(int(p) for p in parts)  # type: ignore[return-value]
+
+
+def progress_bar(stderr: bool = False) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=err_console if stderr else console, transient=True,
+    )
+
+
+@bench_app.command("shift")
+def bench_shift(
+    expansion: Annotated[Optional[List[float]], typer.Option("--expansion", "-e", help="ShiftResNet expansions whose shift shapes to time (repeatable). [default: 1 3 6 9]", show_default=False)] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Batch size of those shapes.")] = 128,
+    shape: Annotated[Optional[List[str]], typer.Option("--shape", help="Time this N,C,H,W shape instead (repeatable).", show_default=False)] = None,
+    dtype: Annotated[Optional[List[str]], typer.Option("--dtype", help="float32, bfloat16, float16, float64 (repeatable). [default: float32 on CPU; float32 and bfloat16 on GPU]", show_default=False)] = None,
+    impl: Annotated[Optional[List[str]], typer.Option("--impl", help="clone, torch, cupy, dwconv (repeatable). [default: all that apply]", show_default=False)] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    channels_last: Annotated[bool, typer.Option("--channels-last", help="Time channels_last (NHWC) tensors.")] = False,
+    repeats: Annotated[int, typer.Option("--repeats", help="Timed runs per measurement (the median is reported).")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
+) -> None:
+    """Time the shift: PyTorch path, CuPy kernel (GPU), one-hot depthwise conv, and clone() (the floor).
+
+    Shapes default to the distinct shift inputs of ShiftResNet20/56/110 (all depths share them) at
+    the given expansions and batch size. Reports ms, GB/s (bytes read + written) and x clone.
+    """
+    with cli_errors():
+        tune_allocator()
+        dev = resolve_device(device)
+        if repeats < 1:
+            raise ValueError(f"--repeats must be >= 1, got {repeats}")
+        names = dtype or (["float32", "bfloat16"] if dev.type == "cuda" else ["float32"])
+        unknown = [n for n in names if n not in DTYPES]
+        if unknown:
+            raise ValueError(f"unknown --dtype {unknown[0]!r}; choose from {', '.join(DTYPES)}")
+        impls = impl or [i for i in IMPLS if i != "cupy" or dev.type == "cuda"]
+        bad = [i for i in impls if i not in IMPLS]
+        if bad:
+            raise ValueError(f"unknown --impl {bad[0]!r}; choose from {', '.join(IMPLS)}")
+        if "cupy" in impls and dev.type != "cuda":
+            raise ValueError("--impl cupy needs a CUDA device")
+        if shape:
+            shapes = [parse_shape(s) for s in shape]
+        else:
+            shapes = []
+            for e in expansion or [1.0, 3.0, 6.0, 9.0]:
+                shapes.extend(s for s in shift_shapes(ModelSpec("shiftresnet", 20, expansion=e), batch_size) if s not in shapes)
+        total = len(shapes) * len(names) * len(impls)
+        with progress_bar(stderr=as_json) as progress:
+            task = progress.add_task("timing", total=total)
+            rows = run_shift_bench(shapes, [DTYPES[n] for n in names], impls, dev, channels_last, repeats,
+                                   progress=lambda: progress.advance(task))
+        machine = describe_machine(dev)
+        if as_json:
+            print(json.dumps({"machine": machine, "rows": rows}, indent=2))
+            return
+        console.print(shift_table(rows, f"shift op, median of {repeats} runs; {machine}"))
+
+
+_SHORT = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16", "float64": "fp64"}
+
+
+def shift_table(rows: list[dict], title: str) -> Table:
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAVY, pad_edge=False)
+    for name in ("shape", "dtype", "impl", "fwd ms", "GB/s", "×clone", "f+b ms", "GB/s", "×clone"):
+        table.add_column(name, justify="left" if name in ("shape", "dtype", "impl") else "right", no_wrap=True)
+    previous = None
+    for row in rows:
+        key = (tuple(row["shape"]), row["dtype"])
+        table.add_row(
+            "x".join(map(str, row["shape"])) if key != previous else "", _SHORT.get(row["dtype"], row["dtype"]) if key != previous else "",
+            row["impl"], f"{row['fwd_ms']:.3f}", f"{row['fwd_gbps']:.1f}", f"{row.get('fwd_x_clone', float('nan')):.2f}",
+            f"{row['fwdbwd_ms']:.3f}", f"{row['fwdbwd_gbps']:.1f}", f"{row.get('fwdbwd_x_clone', float('nan')):.2f}",
+        )
+        previous = key
+    return table

@@ -1,0 +1,70 @@
+"""Process-level setup that every long-running command shares: allocator tuning and devices.
+
+glibc's malloc returns every block above its mmap threshold (32 MB at most) to the kernel on free
+and page-faults it back on the next allocation. A CIFAR training step frees and reallocates
+activations of that size hundreds of times, so on CPU most of the step went to page faults
+(measured in PLATFORM_NOTES §2.0 and BENCHMARKS.md). Raising the mmap and trim thresholds keeps
+freed memory in the process: the fix that ``tune_allocator`` applies by default; the cost is a
+higher resident set. ``SHIFTNET_MALLOC_TUNING=0`` turns it off.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import platform
+
+import torch
+
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+_tuned: bool | None = None
+
+
+def tune_allocator() -> bool:
+    """Raise glibc's mmap/trim thresholds once per process; True if applied (Linux/glibc only)."""
+    global _tuned
+    if _tuned is not None:
+        return _tuned
+    _tuned = False
+    if os.environ.get("SHIFTNET_MALLOC_TUNING", "1") == "0" or platform.system() != "Linux":
+        return _tuned
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # musl or another libc without mallopt
+        return _tuned
+    limit = 2**31 - 1
+    _tuned = bool(mallopt(_M_MMAP_THRESHOLD, limit)) and bool(mallopt(_M_TRIM_THRESHOLD, limit))
+    return _tuned
+
+
+def allocator_tuned() -> bool:
+    return bool(_tuned)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU is a usage error."""
+    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu or auto")
+    return torch.device(device)
+
+
+def describe_machine(device: torch.device) -> str:
+    """One line for benchmark records: the card or CPU, thread count, torch version."""
+    if device.type == "cuda":
+        hardware = torch.cuda.get_device_name(device)
+    else:
+        hardware = f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+        try:
+            with open("/proc/cpuinfo") as handle:
+                model = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+            hardware = f"{model}, {torch.get_num_threads()} threads"
+        except (OSError, StopIteration):
+            pass
+    return f"{hardware}; torch {torch.__version__}; python {platform.python_version()}"
