@@ -7,6 +7,7 @@ from typing_extensions import Annotated
 
 from .bench import bench_app
 from .common import set_debug
+from .download import download_app
 from .params import params
 
 app = typer.Typer(
@@ -27,6 +28,7 @@ def _root(
 
 app.command("params")(params)
 app.add_typer(bench_app, name="bench")
+app.add_typer(download_app, name="download")
 
 
 def main() -> None:

@@ -1,0 +1,86 @@
+"""``shiftnet download``: CIFAR-10/100 and the original pretrained checkpoints, verified."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from typing_extensions import Annotated
+
+from ..data import default_data_dir, prepare_dataset
+from ..data.fetch import is_url
+from ..data.pretrained import fetch_archive, resolve_names
+from .common import cli_errors, console, err_console
+
+download_app = typer.Typer(help="Download and verify CIFAR-10/100 or pretrained checkpoints.", no_args_is_help=True)
+
+To = Annotated[Optional[Path], typer.Option("--to", help="Target folder. [default: --data-dir convention: $SHIFTNET_DATA or ./data]", show_default=False)]
+From = Annotated[Optional[str], typer.Option("--from", help="A URL or a local archive to use instead of the default source.", show_default=False)]
+
+
+@contextlib.contextmanager
+def byte_progress(label: str):
+    """A Rich progress bar (bytes, rate, ETA) fed by the downloader's callback."""
+    with Progress(TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+                  console=err_console, transient=True) as progress:
+        task = progress.add_task(label, total=None)
+
+        def update(total, advance):
+            if total is not None:
+                progress.update(task, total=total, completed=advance)
+            else:
+                progress.advance(task, advance)
+
+        yield update
+
+
+def _dataset(name: str, to: Optional[Path], source: Optional[str]) -> None:
+    with cli_errors():
+        folder = default_data_dir(to)
+        with byte_progress(f"downloading {name}") as update:
+            result = prepare_dataset(name, folder, source, update)
+        if result["status"] == "already verified":
+            console.print(f"{name}: already downloaded and verified in {result['folder']}; nothing to do")
+        else:
+            console.print(f"{name}: verified every file's md5 (splits: {", ".join(result["splits"])}) in {result['folder']}")
+            if result["splits"] == ["test"]:
+                console.print(f"[yellow]note:[/] this archive holds only the test split: enough for `shiftnet eval`, not for training")
+
+
+@download_app.command("cifar10")
+def download_cifar10(to: To = None, source: From = None) -> None:
+    """CIFAR-10 (python version): stream, resume, verify each file's official md5, mark ready."""
+    _dataset("cifar10", to, source)
+
+
+@download_app.command("cifar100")
+def download_cifar100(to: To = None, source: From = None) -> None:
+    """CIFAR-100 (python version): stream, resume, verify each file's official md5, mark ready."""
+    _dataset("cifar100", to, source)
+
+
+@download_app.command("checkpoints")
+def download_checkpoints(
+    name: Annotated[str, typer.Argument(help="An archive name (see --list) or all.")] = "all",
+    to: Annotated[Path, typer.Option("--to", help="Target folder.")] = Path("checkpoints"),
+    source: Annotated[Optional[str], typer.Option("--from", help="URL or local zip (one NAME), or a folder / base URL holding the zips (all).", show_default=False)] = None,
+    list_only: Annotated[bool, typer.Option("--list", help="List the registry and exit.")] = False,
+) -> None:
+    """The original pretrained .t7 archives (re-hosted on alvinwan/shiftresnet-cifar issue #12), unpacked safely."""
+    with cli_errors():
+        entries = resolve_names(name)
+        if list_only:
+            for entry in entries:
+                console.print(f"{entry.name:<32} {entry.dataset:<9} {entry.description}")
+            return
+        for entry in entries:
+            entry_source = source
+            if source is not None and len(entries) > 1:
+                entry_source = source.rstrip("/") + "/" + entry.file if is_url(source) else str(Path(source) / entry.file)
+            with byte_progress(f"downloading {entry.file}") as update:
+                record = fetch_archive(entry, to, entry_source, update)
+            note = "verified against the registry" if record.get("sha256_known") else "not in the registry yet: record it"
+            console.print(f"{entry.name}: {record['status']} ({len(record['files'])} files) sha256 {record['sha256']} ({note})")

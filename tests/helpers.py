@@ -1,0 +1,129 @@
+"""Builders for small CIFAR-format archives and a local HTTP server with misbehaviours on demand."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import http.server
+import io
+import pickle
+import tarfile
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from shiftnet.data.datasets import CIFAR10, DatasetInfo
+
+
+def cifar_batch(n: int, seed: int, label_key: bytes = b"labels", classes: int = 10) -> bytes:
+    rng = np.random.default_rng(seed)
+    record = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), label_key: [int(v) for v in rng.integers(0, classes, n)],
+              b"batch_label": b"test"}
+    return pickle.dumps(record, protocol=2)
+
+
+def tiny_cifar10_files(n: int = 12) -> dict[str, bytes]:
+    files = {name: cifar_batch(n, i) for i, name in enumerate(CIFAR10.train_files)}
+    files["test_batch"] = cifar_batch(n, 99)
+    files["batches.meta"] = pickle.dumps({b"label_names": [b"c%d" % i for i in range(10)]}, protocol=2)
+    return files
+
+
+def make_tar(path: Path, files: dict[str, bytes], folder: str = "cifar-10-batches-py", extra: list | None = None) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"{folder}/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+        for member in extra or []:
+            if isinstance(member, tuple):
+                info, data = member
+                tar.addfile(info, io.BytesIO(data) if data is not None else None)
+            else:
+                tar.addfile(member)
+    return path
+
+
+def fake_info(files: dict[str, bytes], archive: Path | None, urls=()) -> DatasetInfo:
+    """CIFAR10's description with the md5s of our tiny files (the official ones cannot match)."""
+    md5 = {name: hashlib.md5(data).hexdigest() for name, data in files.items()}
+    return dataclasses.replace(
+        CIFAR10,
+        train_files={k: md5[k] for k in CIFAR10.train_files},
+        test_files={k: md5[k] for k in CIFAR10.test_files},
+        meta_files={k: md5[k] for k in CIFAR10.meta_files},
+        archive_md5=hashlib.md5(archive.read_bytes()).hexdigest() if archive else CIFAR10.archive_md5,
+        urls=tuple(urls),
+    )
+
+
+def make_zip(path: Path, files: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (0o120777 << 16)
+            zf.writestr(info, target)
+    return path
+
+
+class Server:
+    """Serves files from memory on 127.0.0.1. Per path behaviour: 'ok', 'cut' (first response stops
+    halfway), 'norange' (ignores Range), 'hang' (never answers), or 404 for unknown paths."""
+
+    def __init__(self):
+        self.files: dict[str, bytes] = {}
+        self.behaviour: dict[str, str] = {}
+        self.requests: list[tuple[str, str | None]] = []
+        self._cut_done: set[str] = set()
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                path = self.path
+                server.requests.append((path, self.headers.get("Range")))
+                if path not in server.files:
+                    self.send_error(404)
+                    return
+                mode = server.behaviour.get(path, "ok")
+                if mode == "hang":
+                    time.sleep(3)
+                    return
+                data = server.files[path]
+                start = 0
+                range_header = self.headers.get("Range")
+                if range_header and mode != "norange":
+                    start = int(range_header.split("=")[1].split("-")[0])
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if mode == "cut" and path not in server._cut_done:
+                    server._cut_done.add(path)
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+                    return
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
