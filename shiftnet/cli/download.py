@@ -45,7 +45,7 @@ def _dataset(name: str, to: Optional[Path], source: Optional[str]) -> None:
         if result["status"] == "already verified":
             console.print(f"{name}: already downloaded and verified in {result['folder']}; nothing to do")
         else:
-            console.print(f"{name}: verified every file's md5 (splits: {", ".join(result["splits"])}) in {result['folder']}")
+            console.print(f"{name}: verified every file's md5 (splits: {', '.join(result['splits'])}) in {result['folder']}")
             if result["splits"] == ["test"]:
                 console.print(f"[yellow]note:[/] this archive holds only the test split: enough for `shiftnet eval`, not for training")
 

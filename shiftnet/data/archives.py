@@ -26,13 +26,27 @@ def _check_member_name(name: str, archive: Path) -> PurePosixPath:
     return path
 
 
+def _write_members(archive: Path, target: Path, members) -> list[str]:
+    """Write (name, is_dir, open_source) members, already checked, below ``target``."""
+    written = []
+    for name, is_dir, open_source in members:
+        destination = target / _check_member_name(name, archive)
+        if is_dir:
+            destination.mkdir(parents=True, exist_ok=True)
+            continue
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with open_source() as source, open(destination, "wb") as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+        written.append(name)
+    return written
+
+
 def extract_tar(archive: Path, target: Path) -> list[str]:
     """Extract regular files and folders of a (possibly gzipped) tar into ``target``.
 
     Two streaming passes: the first checks every member (so a bad archive writes nothing), the
     second extracts; streaming keeps a .tar.gz at one decompression per pass.
     """
-    written = []
     try:
         with tarfile.open(archive, "r|*") as tar:
             for member in tar:
@@ -41,16 +55,7 @@ def extract_tar(archive: Path, target: Path) -> list[str]:
                     kind = "link" if (member.issym() or member.islnk()) else "special file"
                     raise UsageError(f"refusing archive {archive.name}: member {member.name!r} is a {kind}")
         with tarfile.open(archive, "r|*") as tar:
-            for member in tar:
-                destination = target / _check_member_name(member.name, archive)
-                if member.isdir():
-                    destination.mkdir(parents=True, exist_ok=True)
-                    continue
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                source = tar.extractfile(member)
-                with source, open(destination, "wb") as out:
-                    shutil.copyfileobj(source, out, 1 << 20)
-                written.append(member.name)
+            written = _write_members(archive, target, ((m.name, m.isdir(), lambda m=m: tar.extractfile(m)) for m in tar))
     except (tarfile.TarError, EOFError, zlib_error()) as exc:
         raise UsageError(f"{archive.name} is not a complete tar archive ({exc}); download it again") from None
     except OSError as exc:
@@ -60,7 +65,6 @@ def extract_tar(archive: Path, target: Path) -> list[str]:
 
 def extract_zip(archive: Path, target: Path) -> list[str]:
     """Extract a zip into ``target`` with the same rules (links are refused by their mode bits)."""
-    written = []
     try:
         with zipfile.ZipFile(archive) as zf:
             infos = zf.infolist()
@@ -69,15 +73,7 @@ def extract_zip(archive: Path, target: Path) -> list[str]:
                 mode = (info.external_attr >> 16) & 0o170000
                 if mode and mode not in (0o100000, 0o040000):
                     raise UsageError(f"refusing archive {archive.name}: member {info.filename!r} is a link or special file")
-            for info in infos:
-                destination = target / _check_member_name(info.filename, archive)
-                if info.is_dir():
-                    destination.mkdir(parents=True, exist_ok=True)
-                    continue
-                destination.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as source, open(destination, "wb") as out:
-                    shutil.copyfileobj(source, out, 1 << 20)
-                written.append(info.filename)
+            written = _write_members(archive, target, ((i.filename, i.is_dir(), lambda i=i: zf.open(i)) for i in infos))
     except (zipfile.BadZipFile, EOFError, zlib_error()) as exc:
         raise UsageError(f"{archive.name} is not a complete zip archive ({exc}); download it again") from None
     except OSError as exc:
