@@ -17,7 +17,7 @@ def main(out: Path) -> None:
         data = json.loads(shift_file.read_text())
         print(data["machine"])
         rows = data["rows"]
-        print(f"{'shape':<16}{'dtype':<10}{'MB':>7}{'cupy fwd %clone':>17}{'cupy f+b %clone':>17}{'vs torch':>10}{'vs dwconv':>11}")
+        print(f"{'shape':<16}{'dtype':<10}{'MB':>7}{'cupy fwd %clone':>17}{'cupy f+b %clone':>17}{'vs torch':>10}{'vs conv':>11}")
         groups: dict = {}
         for row in rows:
             groups.setdefault((tuple(row["shape"]), row["dtype"]), {})[row["impl"]] = row
@@ -27,7 +27,7 @@ def main(out: Path) -> None:
             cupy, clone = impls["cupy"], impls["clone"]
             megabytes = cupy["fwd_gbps"] * cupy["fwd_ms"] / 2  # bytes moved = 2 x tensor size
             torch_ratio = impls["torch"]["fwdbwd_ms"] / cupy["fwdbwd_ms"] if "torch" in impls else float("nan")
-            dw_ratio = impls["dwconv"]["fwdbwd_ms"] / cupy["fwdbwd_ms"] if "dwconv" in impls else float("nan")
+            dw_ratio = impls["conv"]["fwdbwd_ms"] / cupy["fwdbwd_ms"] if "conv" in impls else float("nan")
             print(f"{'x'.join(map(str, shape)):<16}{dtype:<10}{megabytes:>7.1f}{100 * clone['fwd_ms'] / cupy['fwd_ms']:>16.0f}%"
                   f"{100 * clone['fwdbwd_ms'] / cupy['fwdbwd_ms']:>16.0f}%{torch_ratio:>9.1f}x{dw_ratio:>10.1f}x")
     train_file = out / "bench_train.json"

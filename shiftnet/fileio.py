@@ -33,6 +33,7 @@ def atomic_path(target: Path | str, suffix: str = ".tmp") -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results should be as readable as any other file
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
@@ -44,6 +45,12 @@ def atomic_path(target: Path | str, suffix: str = ".tmp") -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(target: Path | str, data: bytes) -> None:

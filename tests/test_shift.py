@@ -176,3 +176,19 @@ def test_compiled_training_step_matches_eager():
     (g_compiled,) = torch.autograd.grad(compiled(x), x)
     (g_eager,) = torch.autograd.grad(shift(x, 3, 1).square().sum(), x)
     assert torch.equal(g_compiled, g_eager)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_conv_impl_equals_the_shift_for_finite_inputs(channels_last):
+    x = torch.randn(3, 23, 9, 7, dtype=torch.float64, requires_grad=True)
+    g = torch.randn(3, 23, 9, 7, dtype=torch.float64)
+    if channels_last:
+        x = x.detach().to(memory_format=torch.channels_last).requires_grad_(True)
+    y = shift(x, 3, 1, impl="conv")
+    (grad,) = torch.autograd.grad(y, x, g)
+    assert torch.equal(y, shift(x, 3, 1, impl="torch"))
+    assert torch.equal(grad, one_hot_depthwise(g, 3, 1, transpose=True))
+    # the documented difference: a non-finite value spreads to neighbours, the exact paths keep it in place
+    z = torch.zeros(1, 9, 4, 4)
+    z[0, 4, 1, 1] = float("inf")
+    assert torch.isnan(shift(z, impl="conv")).any() and not torch.isnan(shift(z, impl="torch")).any()

@@ -3,23 +3,21 @@
 For each tensor shape a ShiftResNet runs its shifts at (or a shape given by hand) and each dtype,
 it times forward and forward+backward of: ``clone()`` (the floor: a shift reads and writes every
 element once, like a copy; fwd+bwd floor = two copies), the PyTorch path, the CuPy kernel (CUDA
-only) and a depthwise 3x3 conv with fixed one-hot weights (the strongest library alternative,
-numerically equal for finite inputs). Achieved GB/s counts bytes read + written.
+only) and ``conv``, a depthwise 3x3 conv with fixed one-hot weights (the strongest library
+alternative, equal for finite inputs). Achieved GB/s counts bytes read + written.
 """
 
 from __future__ import annotations
 
 import collections
-import functools
 
 import torch
-import torch.nn.functional as F
 
-from ..kernels import channel_offsets, shift
+from ..kernels import shift
 from ..models import ModelSpec, create_model
 from .timing import median_ms
 
-IMPLS = ("clone", "torch", "cupy", "dwconv")
+IMPLS = ("clone", "torch", "cupy", "conv")
 
 
 def shift_shapes(spec: ModelSpec, batch_size: int) -> collections.Counter:
@@ -35,19 +33,9 @@ def shift_shapes(spec: ModelSpec, batch_size: int) -> collections.Counter:
     return collections.Counter({(batch_size, *shape): count for shape, count in shapes.items()})
 
 
-@functools.lru_cache(maxsize=None)
-def _one_hot_weight(channels: int, dtype: torch.dtype, device: str) -> torch.Tensor:
-    weight = torch.zeros(channels, 1, 3, 3)
-    for c, (dy, dx) in enumerate(channel_offsets(channels, 3, 1)):
-        weight[c, 0, dy + 1, dx + 1] = 1
-    return weight.to(dtype=dtype, device=device)
-
-
 def _forward(impl: str, x: torch.Tensor) -> torch.Tensor:
     if impl == "clone":
         return x.clone()
-    if impl == "dwconv":
-        return F.conv2d(x, _one_hot_weight(x.shape[1], x.dtype, str(x.device)), padding=1, groups=x.shape[1])
     return shift(x, 3, 1, impl=impl)
 
 

@@ -9,6 +9,7 @@ from .bench import bench_app
 from .common import set_debug
 from .download import download_app
 from .params import params
+from .train import train
 
 app = typer.Typer(
     name="shiftnet",
@@ -27,6 +28,7 @@ def _root(
 
 
 app.command("params")(params)
+app.command("train")(train)
 app.add_typer(bench_app, name="bench")
 app.add_typer(download_app, name="download")
 

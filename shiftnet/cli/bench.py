@@ -42,13 +42,13 @@ def bench_shift(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Batch size of those shapes.")] = 128,
     shape: Annotated[Optional[List[str]], typer.Option("--shape", help="Time this N,C,H,W shape instead (repeatable).", show_default=False)] = None,
     dtype: Annotated[Optional[List[str]], typer.Option("--dtype", help="float32, bfloat16, float16, float64 (repeatable). [default: float32 on CPU; float32 and bfloat16 on GPU]", show_default=False)] = None,
-    impl: Annotated[Optional[List[str]], typer.Option("--impl", help="clone, torch, cupy, dwconv (repeatable). [default: all that apply]", show_default=False)] = None,
+    impl: Annotated[Optional[List[str]], typer.Option("--impl", help="clone, torch, cupy, conv (repeatable). [default: all that apply]", show_default=False)] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     channels_last: Annotated[bool, typer.Option("--channels-last", help="Time channels_last (NHWC) tensors.")] = False,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed runs per measurement (the median is reported).")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
 ) -> None:
-    """Time the shift: PyTorch path, CuPy kernel (GPU), one-hot depthwise conv, and clone() (the floor).
+    """Time the shift: PyTorch path, CuPy kernel (GPU), one-hot depthwise conv (conv), and clone() (the floor).
 
     Shapes default to the distinct shift inputs of ShiftResNet20/56/110 (all depths share them) at
     the given expansions and batch size. Reports ms, GB/s (bytes read + written) and x clone.
@@ -103,3 +103,71 @@ def shift_table(rows: list[dict], title: str) -> Table:
         )
         previous = key
     return table
+
+
+DEFAULT_TRAIN_MODELS = ["resnet20", "shiftresnet20:1", "shiftresnet20:3"]
+
+
+def parse_model(text: str) -> ModelSpec:
+    """``resnet20``, ``shiftresnet56:6`` (expansion after a colon) or ``resnet20:r2.8``."""
+    from ..models import parse_name
+
+    name, _, knob = text.partition(":")
+    arch, depth = parse_name(name)
+    if not knob:
+        return ModelSpec(arch, depth).validated()
+    if knob.startswith("r"):
+        return ModelSpec(arch, depth, reduction=float(knob[1:])).validated()
+    return ModelSpec(arch, depth, expansion=float(knob.lstrip("e"))).validated()
+
+
+@bench_app.command("train")
+def bench_train(
+    model: Annotated[Optional[List[str]], typer.Option("--model", "-m", help="Models to time, e.g. resnet20, shiftresnet20:3 (expansion), resnet20:r2.8 (repeatable). [default: resnet20 shiftresnet20:1 shiftresnet20:3]", show_default=False)] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Training batch size.")] = 128,
+    eval_batch_size: Annotated[int, typer.Option("--eval-batch-size", help="Eval batch size.")] = 500,
+    steps: Annotated[int, typer.Option("--steps", help="Timed steps per model (median reported).")] = 10,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed warm-up steps.")] = 3,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    channels_last: Annotated[bool, typer.Option("--channels-last", help="NHWC tensors.")] = False,
+    amp: Annotated[str, typer.Option("--amp", help="off, bf16 or fp16.")] = "off",
+    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile each model.")] = False,
+    shift_impl: Annotated[Optional[str], typer.Option("--shift-impl", help="auto, torch, cupy or conv for the ShiftResNets.", show_default=False)] = None,
+    no_malloc_tuning: Annotated[bool, typer.Option("--no-malloc-tuning", help="Measure with glibc's default malloc (CPU) to see what the tuning buys.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
+) -> None:
+    """Training and eval images/s of ResNets and ShiftResNets side by side (synthetic data)."""
+    from ..bench.train import bench_model
+
+    with cli_errors():
+        if not no_malloc_tuning:
+            tune_allocator()
+        dev = resolve_device(device)
+        if amp not in ("off", "bf16", "fp16"):
+            raise ValueError(f"--amp must be off, bf16 or fp16, got {amp!r}")
+        if min(steps, batch_size, eval_batch_size) < 1 or warmup < 0:
+            raise ValueError("--steps, --batch-size and --eval-batch-size must be >= 1, --warmup >= 0")
+        specs = [parse_model(m) for m in (model or DEFAULT_TRAIN_MODELS)]
+        rows = []
+        with progress_bar(stderr=as_json) as progress:
+            task = progress.add_task("timing", total=len(specs))
+            for spec in specs:
+                rows.append(bench_model(spec, batch_size, dev, steps, warmup, channels_last, amp, compile_, eval_batch_size,
+                                       None if shift_impl in (None, "auto") else shift_impl))
+                progress.advance(task)
+        base = rows[0]["train_images_per_s"]
+        for row in rows:
+            row[f"train_x_{rows[0]['model']}"] = row["train_images_per_s"] / base
+        machine = describe_machine(dev)
+        if as_json:
+            print(json.dumps({"machine": machine, "malloc_tuned": not no_malloc_tuning, "rows": rows}, indent=2))
+            return
+        table = Table(title=f"training/eval throughput, median of {steps} steps; {machine}", title_justify="left",
+                      box=box.SIMPLE_HEAVY, pad_edge=False)
+        for name in ("model", "params", "train img/s", f"× {rows[0]['model']}", "step ms", "sys %", "eval img/s"):
+            table.add_column(name, justify="left" if name == "model" else "right", no_wrap=True)
+        for row in rows:
+            table.add_row(row["model"], f"{row['params']:,}", f"{row['train_images_per_s']:.0f}",
+                          f"{row['train_images_per_s'] / base:.2f}", f"{row['train_step_ms']:.1f}",
+                          f"{100 * row['sys_fraction']:.0f}", f"{row['eval_images_per_s']:.0f}")
+        console.print(table)

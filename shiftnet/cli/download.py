@@ -47,7 +47,7 @@ def _dataset(name: str, to: Optional[Path], source: Optional[str]) -> None:
         else:
             console.print(f"{name}: verified every file's md5 (splits: {', '.join(result['splits'])}) in {result['folder']}")
             if result["splits"] == ["test"]:
-                console.print(f"[yellow]note:[/] this archive holds only the test split: enough for `shiftnet eval`, not for training")
+                console.print("[yellow]note:[/] this archive holds only the test split: enough for `shiftnet eval`, not for training")
 
 
 @download_app.command("cifar10")

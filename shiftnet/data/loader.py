@@ -6,7 +6,8 @@ Augmentation is the seed's: random 32x32 crop of the image zero-padded by 4 (tor
 normalise. All randomness of an epoch (order, crop offsets, flips) is drawn up front on the CPU
 from a generator seeded with (seed, epoch), so an epoch is identical on CPU and GPU and a run can
 resume at any batch. Under DDP each rank takes the DistributedSampler share of the permutation
-(padded by wrapping to a multiple of the world size, rank r takes every world-th index from r).
+(padded by wrapping to a multiple of the world size, rank r takes every world-th index from r);
+evaluation shards are not padded, so every test image counts exactly once.
 The last partial batch is kept, as in the seed (50,000 = 390 x 128 + 80).
 """
 
@@ -37,7 +38,7 @@ def epoch_plan(num_samples: int, seed: int, epoch: int, train: bool, rank: int =
     else:
         order = torch.arange(num_samples)
     per_rank = math.ceil(num_samples / world_size)
-    total = per_rank * world_size
+    total = per_rank * world_size if train else num_samples  # evaluation: every sample exactly once
     if total > num_samples:
         order = torch.cat([order, order[: total - num_samples]])
     # crops and flips are drawn for the whole padded epoch, then sharded like the order
@@ -92,7 +93,9 @@ class CifarLoader:
 
     @property
     def samples_per_epoch(self) -> int:
-        return math.ceil(len(self.images) / self.world_size)
+        if self.train:
+            return math.ceil(len(self.images) / self.world_size)
+        return len(range(self.rank, len(self.images), self.world_size))
 
     def __len__(self) -> int:
         return math.ceil(self.samples_per_epoch / self.batch_size)

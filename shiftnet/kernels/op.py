@@ -6,8 +6,11 @@ the same op. The backward of a shift is the opposite shift (its exact transpose)
 own gradient with ``transpose`` flipped and there is nothing to save for backward.
 
 Implementation choice: ``impl="auto"`` (default) uses the CuPy kernel for CUDA tensors when CuPy
-works and the PyTorch path otherwise; ``"torch"`` or ``"cupy"`` force one. The environment variable
-``SHIFTNET_SHIFT_IMPL`` sets the default for a whole process.
+works and the PyTorch path otherwise; ``"torch"`` or ``"cupy"`` force one. ``"conv"`` runs a
+depthwise convolution with one-hot kernels: it is the fastest CPU option for channels_last tensors
+(oneDNN vectorises it, see BENCHMARKS.md) and equal to the shift for finite inputs, but not bit-exact
+in general (a non-finite value spreads to its neighbours, -0.0 becomes +0.0), so it is never chosen
+automatically. The environment variable ``SHIFTNET_SHIFT_IMPL`` sets the default for a process.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ import torch
 from torch import Tensor, nn
 
 from .mapping import validate_shift_args
-from .reference import shift_torch
+from .reference import shift_conv, shift_torch
 
-IMPLS = ("auto", "torch", "cupy")
+IMPLS = ("auto", "torch", "cupy", "conv")
 ENV_IMPL = "SHIFTNET_SHIFT_IMPL"
 
 
@@ -33,6 +36,8 @@ def _resolve_impl(impl: str | None) -> str:
 
 
 def _run(x: Tensor, kernel_size: int, dilation: int, transpose: bool, impl: str) -> Tensor:
+    if impl == "conv":
+        return shift_conv(x, kernel_size, dilation, transpose)
     if x.device.type == "cuda" and impl != "torch":
         from . import cuda  # imported lazily: CuPy is optional and slow to import
 

@@ -17,7 +17,10 @@ Tensors where that does not apply (tiny images, overlapping strides) take a per-
 
 from __future__ import annotations
 
+import functools
+
 import torch
+import torch.nn.functional as F
 
 from .mapping import group_offset, shifted_channels
 
@@ -187,3 +190,23 @@ def shift_torch(x: torch.Tensor, kernel_size: int, dilation: int, transpose: boo
     else:
         _shift_slices(out, x, cs, kernel_size, dilation, sign)
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _one_hot_weight(channels: int, kernel_size: int, transpose: bool, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    weight = torch.zeros(channels, 1, kernel_size, kernel_size)
+    half = kernel_size // 2
+    groups = kernel_size * kernel_size
+    cs = shifted_channels(channels, kernel_size)
+    for c in range(channels):
+        i, j = divmod(c % groups, kernel_size) if c < cs else (half, half)
+        if transpose:
+            i, j = kernel_size - 1 - i, kernel_size - 1 - j
+        weight[c, 0, i, j] = 1.0
+    return weight.to(dtype=dtype, device=device)
+
+
+def shift_conv(x: torch.Tensor, kernel_size: int, dilation: int, transpose: bool = False) -> torch.Tensor:
+    """The shift as a depthwise conv with one-hot kernels (exact for finite inputs only, see op.py)."""
+    weight = _one_hot_weight(x.shape[1], kernel_size, transpose, x.dtype, x.device)
+    return F.conv2d(x, weight, padding=dilation * (kernel_size // 2), dilation=dilation, groups=x.shape[1])

@@ -2,12 +2,12 @@
 
 from .blocks import BasicBlock, DepthwiseBlock, ShiftConv
 from .counting import count_macs, count_params, model_stats
-from .registry import create_model, list_models, resolve_spec
+from .registry import create_model, list_models, resolve_spec, set_shift_impl
 from .resnet import CifarResNet
 from .spec import ARCHS, REDUCTION_MODES, SHORTCUT_RULES, ModelSpec, parse_name
 
 __all__ = [
     "ARCHS", "REDUCTION_MODES", "SHORTCUT_RULES", "BasicBlock", "CifarResNet", "DepthwiseBlock", "ModelSpec",
     "ShiftConv", "count_macs", "count_params", "create_model", "list_models", "model_stats", "parse_name",
-    "resolve_spec",
+    "resolve_spec", "set_shift_impl",
 ]

@@ -1,0 +1,153 @@
+"""``shiftnet train``: flags and config files in, a run folder out; progress with Rich."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from typing_extensions import Annotated
+
+from ..config import load_config
+from ..engine.train import Reporter, Trainer, format_epoch
+from ..errors import UsageError
+from ..models import parse_name
+from . import options
+from .common import cli_errors, console
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+def resolve_config_path(value: str | None) -> Path | None:
+    """A file path, or a preset name looked up in the repository's configs/ (e.g. seed-faithful)."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.is_file():
+        return path
+    candidates = [CONFIG_DIR / f"{value}.yaml", *sorted(CONFIG_DIR.glob(f"*/{value}.yaml"))]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise UsageError(f"--config {value}: no such file or preset (presets live in {CONFIG_DIR})")
+
+
+class RichReporter(Reporter):
+    """A progress bar per epoch (loss, accuracy, img/s, ETA) and one summary line per epoch."""
+
+    def __init__(self):
+        self.progress = None
+        self.task = None
+
+    def message(self, text: str) -> None:
+        console.print(text)
+
+    def epoch_start(self, epoch, epochs, batches, done):
+        self.progress = Progress(
+            TextColumn(f"epoch {epoch + 1}/{epochs}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f} acc {task.fields[acc]:.2f}% {task.fields[ips]:.0f} img/s"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("train", total=batches, completed=done, loss=float("nan"), acc=0.0, ips=0.0)
+
+    def batch(self, loss, accuracy, images_per_s):
+        if self.progress is not None:
+            self.progress.update(self.task, completed=self._completed + 0, loss=loss, acc=accuracy, ips=images_per_s)
+
+    @property
+    def _completed(self):
+        return self.progress.tasks[0].completed
+
+    def epoch_end(self, row, epochs):
+        self._stop()
+        console.print(format_epoch(row, epochs))
+
+    def _stop(self):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+class PlainReporter(Reporter):
+    """Lines only (CI, nohup, pipes): one per epoch, plus a heartbeat every 25 batches."""
+
+    def batch(self, loss, accuracy, images_per_s):
+        print(f"  ... loss {loss:.4f} acc {accuracy:.2f}% {images_per_s:.0f} img/s", flush=True)
+
+
+def train(
+    config: Annotated[Optional[str], typer.Option("--config", help="YAML config file or preset name (e.g. seed, seed-faithful, cifar10-shiftresnet20-a3c).", show_default=False)] = None,
+    arch: options.Arch = None,
+    depth: options.Depth = None,
+    expansion: options.Expansion = None,
+    reduction: options.Reduction = None,
+    reduction_mode: options.ReductionMode = None,
+    shortcut_rule: options.ShortcutRule = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="cifar10 or cifar100. [default: cifar10]", show_default=False)] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Data folder. [default: $SHIFTNET_DATA or ./data]", show_default=False)] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs. [default: 164]", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Global batch size (split across DDP processes). [default: 128]", show_default=False)] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", help="Base learning rate. [default: 0.1]", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seeds model init, order, crops and flips. [default: 0]", show_default=False)] = None,
+    out: Annotated[Optional[str], typer.Option("--out", help="Run folder. [default: runs/<name>]", show_default=False)] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Run name (folder under runs/). [default: model_dataset_seed]", show_default=False)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in the run folder from its last.pt.")] = False,
+    amp: Annotated[Optional[str], typer.Option("--amp", help="off, bf16 or fp16 (CUDA). [default: off]", show_default=False)] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda. [default: auto]", show_default=False)] = None,
+    channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="NHWC tensors. [default: off]", show_default=False)] = None,
+    compile_: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model. [default: off]", show_default=False)] = None,
+    limit_batches: Annotated[Optional[int], typer.Option("--limit-batches", help="Train and test batches per epoch (smoke runs).", show_default=False)] = None,
+    deterministic: Annotated[Optional[bool], typer.Option("--deterministic/--no-deterministic", help="Deterministic algorithms only. [default: off]", show_default=False)] = None,
+    sync_bn: Annotated[Optional[bool], typer.Option("--sync-bn/--no-sync-bn", help="SyncBatchNorm under DDP. [default: off]", show_default=False)] = None,
+    shift_impl: Annotated[Optional[str], typer.Option("--shift-impl", help="auto (exact), torch, cupy, or conv (fastest on CPU with --channels-last; exact for finite values). [default: auto]", show_default=False)] = None,
+) -> None:
+    """Train a model with the seed's recipe (or a config file), reproducibly and resumably.
+
+    Writes runs/<name>/: config.yaml, metrics.csv, last.pt, final.safetensors, best.safetensors.
+    Reports the final epoch's test accuracy and, labelled, the best one. Multi-GPU:
+    torchrun --nproc-per-node N -m shiftnet train ...
+    """
+    with cli_errors():
+        out_dir = Path(out) if out else (Path("runs") / name if name else None)
+        if arch is not None and any(ch.isdigit() for ch in arch):
+            arch, named_depth = parse_name(arch)
+            if depth is not None and depth != named_depth:
+                raise UsageError(f"--arch {arch}{named_depth} and --depth {depth} disagree; give one of them")
+            depth = named_depth
+        if arch is None and expansion is not None:
+            arch = "shiftresnet"
+        elif arch is None and reduction is not None:
+            arch = "resnet"
+        overrides = {
+            "model.arch": arch, "model.depth": depth, "model.expansion": expansion, "model.reduction": reduction,
+            "model.reduction_mode": reduction_mode, "model.shortcut_rule": shortcut_rule,
+            "data.dataset": dataset, "data.data_dir": data_dir, "data.batch_size": batch_size,
+            "optim.epochs": epochs, "optim.lr": lr, "run.seed": seed, "run.amp": amp, "run.device": device,
+            "run.channels_last": channels_last, "run.compile": compile_, "run.limit_batches": limit_batches,
+            "run.deterministic": deterministic, "run.sync_bn": sync_bn, "run.shift_impl": shift_impl,
+            "run.name": name, "run.out": out,
+        }
+        source = resolve_config_path(config)
+        if source is None and resume and out_dir is not None and (out_dir / "config.yaml").is_file():
+            source = out_dir / "config.yaml"  # resume: the saved config, with any flags given on top (then compared)
+        cfg = load_config(source, overrides)
+        out_dir = out_dir or Path(cfg.run.out or Path("runs") / cfg.run_name())
+        reporter = RichReporter() if sys.stdout.isatty() else PlainReporter()
+        trainer = Trainer(cfg, out_dir, resume=resume, reporter=reporter)
+        if trainer.dist.is_main:
+            console.print(f"training {cfg.model_spec().name} on {cfg.data.dataset} ({trainer.device}, "
+                          f"{trainer.dist.world_size} process{'es' if trainer.dist.world_size > 1 else ''}) -> {out_dir}")
+        try:
+            summary = trainer.run()
+        finally:
+            if isinstance(reporter, RichReporter):
+                reporter._stop()
+        if trainer.dist.is_main and summary["final_acc"] is not None:
+            best = f"best {summary['best_acc']:.2f}% at epoch {summary['best_epoch'] + 1} (selected on the test set)"
+            if summary["select_on_test"]:
+                console.print(f"reported (seed-faithful, selected on the test set): {summary['best_acc']:.2f}%; final epoch {summary['final_acc']:.2f}%")
+            else:
+                console.print(f"final test accuracy {summary['final_acc']:.2f}%; {best}")

@@ -1,0 +1,1 @@
+"""Engine: the training loop (train.py), evaluation (evaluate.py) and DDP plumbing (distributed.py)."""
