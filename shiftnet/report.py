@@ -146,3 +146,48 @@ def _knob(row: dict) -> str:
 
 def _mark(printed: str, ok: bool) -> str:
     return f"{printed} [green]✓[/]" if ok else f"{printed} [red]✗[/]"
+
+
+def preset_rows() -> list[dict]:
+    """One training preset per row of the seed README's tables (both versions), for both data sets.
+
+    Names: ``<dataset>-shiftresnet<d>-a<e>c``, ``<dataset>-resnet<d>`` (original),
+    ``<dataset>-resnet<d>-r<r>-legacy`` (Nov-2017 reduced rows, legacy shortcut rule) and
+    ``<dataset>-resnet<d>-r<r>`` (Jan-2018 reduced rows, current rule, where r is recoverable).
+    """
+    presets = []
+    for dataset in ("cifar10", "cifar100"):
+        label = "CIFAR-10" if dataset == "cifar10" else "CIFAR-100"
+        for row in SEED_C10_NOV2017:
+            shift_acc = row.shift_acc if dataset == "cifar10" else SEED_C100_SHIFT.get((row.depth, row.a))
+            presets.append({
+                "name": f"{dataset}-shiftresnet{row.depth}-a{row.expansion}c", "dataset": dataset,
+                "model": {"arch": "shiftresnet", "depth": row.depth, "expansion": row.expansion},
+                "comment": f"{label} ShiftResNet{row.depth} a={row.a}; seed README: {_acc(shift_acc)}",
+            })
+            presets.append({
+                "name": f"{dataset}-resnet{row.depth}-r{row.r:g}-legacy", "dataset": dataset,
+                "model": {"arch": "resnet", "depth": row.depth, "reduction": row.r, "reduction_mode": "block",
+                          "shortcut_rule": "legacy"},
+                "comment": f"{label} ResNet{row.depth} block-reduced r={row.r:g} (Nov-2017 table, legacy shortcut rule, "
+                           f"matches a={row.a}); seed README: {_acc(row.resnet_acc if dataset == 'cifar10' else None)}",
+            })
+            jan = SEED_C10_JAN2018[(row.depth, row.a)]
+            if jan[2] is not None:
+                presets.append({
+                    "name": f"{dataset}-resnet{row.depth}-r{jan[2]:g}", "dataset": dataset,
+                    "model": {"arch": "resnet", "depth": row.depth, "reduction": jan[2], "reduction_mode": "block",
+                              "shortcut_rule": "current"},
+                    "comment": f"{label} ResNet{row.depth} block-reduced r={jan[2]:g} (Jan-2018 table, current rule, "
+                               f"matches a={row.a}); seed README: {_acc(jan[1] if dataset == 'cifar10' else None)}",
+                })
+        for depth, (_, c10, c100) in SEED_ORIGINAL.items():
+            presets.append({
+                "name": f"{dataset}-resnet{depth}", "dataset": dataset, "model": {"arch": "resnet", "depth": depth},
+                "comment": f"{label} ResNet{depth} (original); seed README: {_acc(c10 if dataset == 'cifar10' else c100)}",
+            })
+    return presets
+
+
+def _acc(value: float | None) -> str:
+    return f"{value:.2f}%" if value is not None else "not reported"

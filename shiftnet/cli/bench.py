@@ -171,3 +171,44 @@ def bench_train(
                           f"{row['train_images_per_s'] / base:.2f}", f"{row['train_step_ms']:.1f}",
                           f"{100 * row['sys_fraction']:.0f}", f"{row['eval_images_per_s']:.0f}")
         console.print(table)
+
+
+@bench_app.command("loader")
+def bench_loader(
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Use real CIFAR-10 from here if verified (else 50,000 synthetic images). [default: $SHIFTNET_DATA or ./data]", show_default=False)] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Batch size.")] = 128,
+    model: Annotated[str, typer.Option("--model", "-m", help="Model whose training speed the loader must beat.")] = "resnet20",
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    epochs: Annotated[int, typer.Option("--epochs", help="Loader passes (median reported).")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Loader images/s (augmentation included) next to a model's training images/s, same run, same device."""
+    from ..bench.loader import loader_images_per_s
+    from ..bench.train import bench_model
+    from ..data import default_data_dir, get_dataset, load_split
+    from ..data.datasets import ready_splits
+
+    with cli_errors():
+        tune_allocator()
+        dev = resolve_device(device)
+        folder = default_data_dir(data_dir)
+        if "train" in ready_splits(folder, get_dataset("cifar10")):
+            images, labels = load_split(folder, "cifar10", train=True)
+            source = f"CIFAR-10 train ({folder})"
+        else:
+            images = torch.randint(0, 256, (50_000, 3, 32, 32), dtype=torch.uint8)
+            labels = torch.randint(0, 10, (50_000,))
+            source = "50,000 synthetic CIFAR-shaped images"
+        loader_rate = loader_images_per_s(images, labels, batch_size, dev, epochs)
+        train = bench_model(parse_model(model), batch_size, dev, steps=5, warmup=2, channels_last=False, amp="off",
+                            compile_model=False, eval_batch_size=batch_size)
+        result = {"machine": describe_machine(dev), "source": source, "batch_size": batch_size, "device": dev.type,
+                  "loader_images_per_s": loader_rate, "model": train["model"],
+                  "train_images_per_s": train["train_images_per_s"], "ratio": loader_rate / train["train_images_per_s"]}
+        if as_json:
+            print(json.dumps(result, indent=2))
+            return
+        console.print(f"{result['machine']}; data: {source}; batch {batch_size}")
+        console.print(f"loader (crop + flip + normalise): {loader_rate:,.0f} img/s")
+        console.print(f"{result['model']} training step:       {result['train_images_per_s']:,.0f} img/s")
+        console.print(f"loader / training = {result['ratio']:.1f}x")
