@@ -80,3 +80,35 @@ def load_weights(path: Path) -> tuple[dict, ModelSpec | None, dict]:
         except (TypeError, ValueError) as exc:
             raise UsageError(f"{path} has an invalid model spec in its metadata ({exc})") from None
     return state, spec, meta
+
+
+def load_checkpoint(path: Path) -> tuple[dict, ModelSpec, dict]:
+    """Any checkpoint this project reads: ``.safetensors`` (ours), a run's ``last.pt``, or an original
+    ``.t7`` (restricted unpickling, architecture inferred). Returns (state_dict, spec, metadata)."""
+    from .legacy_t7 import load_t7
+    from .models.infer import SpecMismatch, infer_spec
+
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path} not found")
+    try:
+        if path.suffix == ".safetensors":
+            state, spec, meta = load_weights(path)
+            meta["format"] = "safetensors"
+        elif path.suffix == ".pt":
+            run = load_run_state(path)
+            if run.get("format") != "shiftnet-run-1":
+                raise UsageError(f"{path} is not a shiftnet run state (last.pt)")
+            state, spec = run["model"], None
+            meta = {"format": "last.pt", "dataset": run["config"]["data"]["dataset"], "epoch": run["epoch"] - 1}
+        else:
+            state, info = load_t7(path)
+            spec = None
+            meta = {"format": "t7", "recorded_acc": info["acc"], "epoch": info["epoch"]}
+            if "cifar100" in path.name:
+                meta["dataset"] = "cifar100"
+        if spec is None:
+            spec = infer_spec(state)
+    except SpecMismatch as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return state, spec, meta

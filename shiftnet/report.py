@@ -191,3 +191,42 @@ def preset_rows() -> list[dict]:
 
 def _acc(value: float | None) -> str:
     return f"{value:.2f}%" if value is not None else "not reported"
+
+
+def architecture_key(spec: ModelSpec) -> tuple:
+    """What determines the network: equal keys build identical modules (r = 11 and 12 do, for R20)."""
+    spec = spec.validated()
+    widths = spec.stage_widths
+    mids = tuple(spec.mid_width(w) for w in widths)
+    legacy = spec.shortcut_rule == "legacy" and mids != widths
+    return spec.arch, spec.depth, widths, mids, legacy
+
+
+def seed_accuracies(spec: ModelSpec, dataset: str) -> list[tuple[str, float]]:
+    """The seed README accuracies published for this architecture on ``dataset``, newest first."""
+    key = architecture_key(dataset_free(spec))
+    refs: list[tuple[str, float]] = []
+    for row in SEED_C10_NOV2017:
+        shift = architecture_key(ModelSpec("shiftresnet", row.depth, expansion=float(row.expansion)))
+        legacy = architecture_key(ModelSpec("resnet", row.depth, reduction=row.r, shortcut_rule="legacy"))
+        jan_shift, jan_resnet, jan_r = SEED_C10_JAN2018[(row.depth, row.a)]
+        current = architecture_key(ModelSpec("resnet", row.depth, reduction=jan_r)) if jan_r is not None else None
+        if dataset == "cifar10":
+            if key == shift:
+                refs += [("README 2018-01", jan_shift), ("README 2017-11", row.shift_acc)]
+            if key == current:
+                refs.append(("README 2018-01", jan_resnet))
+            if key == legacy and row.r != 1:
+                refs.append(("README 2017-11", row.resnet_acc))
+        elif key == shift:
+            refs.append(("README 2018-01", SEED_C100_SHIFT[(row.depth, row.a)]))
+    for depth, (_, c10, c100) in SEED_ORIGINAL.items():
+        if key == architecture_key(ModelSpec("resnet", depth)):
+            refs.append(("README (original)", c10 if dataset == "cifar10" else c100))
+    return refs
+
+
+def dataset_free(spec: ModelSpec) -> ModelSpec:
+    import dataclasses
+
+    return dataclasses.replace(spec, num_classes=10)

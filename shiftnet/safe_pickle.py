@@ -47,7 +47,7 @@ def load_restricted(data: bytes | io.BufferedIOBase, allowed: Mapping[tuple[str,
     file = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     try:
         return _RestrictedUnpickler(file, allowed, what, persistent_load, encoding=encoding).load()
-    except UnsafePickleError:
+    except UsageError:  # includes UnsafePickleError and errors raised by allowed callables
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
         raise UsageError(f"{what} is not a valid pickle (truncated or corrupt: {exc})") from None

@@ -8,6 +8,7 @@ from typing_extensions import Annotated
 from .bench import bench_app
 from .common import set_debug
 from .download import download_app
+from .eval import convert_command, eval_command
 from .params import params
 from .train import train
 
@@ -29,6 +30,8 @@ def _root(
 
 app.command("params")(params)
 app.command("train")(train)
+app.command("eval")(eval_command)
+app.command("convert")(convert_command)
 app.add_typer(bench_app, name="bench")
 app.add_typer(download_app, name="download")
 
