@@ -71,6 +71,8 @@ def infer_spec(state: dict[str, torch.Tensor]) -> ModelSpec:
         arch = "resnet"
     widths = [state[f"layer{s}.0.bn2.weight" if arch != "depthwiseresnet" else f"layer{s}.0.bn3.weight"].shape[0] for s in (1, 2, 3)]
     mids = [state[f"layer{s}.0.conv1.weight"].shape[0] for s in (1, 2, 3)]
+    if w1 != widths[0] or w3 != widths[2]:
+        raise SpecMismatch(f"stem width {w1} / head input {w3} do not match the stage widths {widths}")
     # a projection on a stride-1 block whose input and output widths agree exists only under the legacy rule
     legacy = any(f"layer{s}.{b}.shortcut.0.weight" in state for s in (1, 2, 3) for b in range(n) if not (s > 1 and b == 0))
     shortcut_rule = "legacy" if legacy and arch != "shiftresnet" else "current"
