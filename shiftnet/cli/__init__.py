@@ -10,6 +10,7 @@ from .common import set_debug
 from .download import download_app
 from .eval import convert_command, eval_command
 from .params import params
+from .plot import plot_app
 from .train import train
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.command("eval")(eval_command)
 app.command("convert")(convert_command)
 app.add_typer(bench_app, name="bench")
 app.add_typer(download_app, name="download")
+app.add_typer(plot_app, name="plot")
 
 
 def main() -> None:

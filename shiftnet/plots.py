@@ -1,0 +1,115 @@
+"""PNG figures: accuracy against parameters (the paper's key comparison) and training curves.
+
+matplotlib is an optional extra (``pip install 'shiftnet[plot]'``); it is imported only here, with
+the Agg backend, so plotting works on machines without a display.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from .errors import RunError
+from .fileio import atomic_path
+from .models import ModelSpec, count_params, create_model
+from .report import SEED_C10_JAN2018, SEED_C100_SHIFT, SEED_ORIGINAL
+
+EXPANSIONS = {"c": 1, "3c": 3, "6c": 6, "9c": 9}
+COLORS = {20: "tab:blue", 56: "tab:orange", 110: "tab:green"}
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RunError("plotting needs matplotlib: pip install 'shiftnet[plot]'") from None
+    return plt
+
+
+def seed_points(dataset: str) -> list[dict]:
+    """The seed README's (HEAD) accuracies with exact parameter counts for the data set's head."""
+    classes = 10 if dataset == "cifar10" else 100
+    points = []
+    for (depth, a), (shift_acc, resnet_acc, r) in SEED_C10_JAN2018.items():
+        e = EXPANSIONS[a]
+        shift = shift_acc if dataset == "cifar10" else SEED_C100_SHIFT[(depth, a)]
+        points.append({"family": "ShiftResNet", "depth": depth, "label": a, "accuracy": shift,
+                       "params": count_params(create_model(ModelSpec("shiftresnet", depth, expansion=float(e), num_classes=classes)))})
+        if dataset == "cifar10" and r is not None:
+            points.append({"family": "ResNet (reduced)", "depth": depth, "label": f"r={r:g}", "accuracy": resnet_acc,
+                           "params": count_params(create_model(ModelSpec("resnet", depth, reduction=r, num_classes=classes)))})
+    for depth, (_, c10, c100) in SEED_ORIGINAL.items():
+        points.append({"family": "ResNet (original)", "depth": depth, "label": "", "accuracy": c10 if dataset == "cifar10" else c100,
+                       "params": count_params(create_model(ModelSpec("resnet", depth, num_classes=classes)))})
+    return points
+
+
+def plot_accuracy_vs_params(ours: list[dict], dataset: str, out: Path) -> Path:
+    """Seed points (hollow, dashed) and ours (filled) per depth and family; x is log-scaled params."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    styles = {"ShiftResNet": ("o", "-"), "ResNet (reduced)": ("s", "--"), "ResNet (original)": ("*", "")}
+    for family, (marker, line) in styles.items():
+        for depth, color in COLORS.items():
+            pts = sorted((p for p in seed_points(dataset) if p["family"] == family and p["depth"] == depth), key=lambda p: p["params"])
+            if pts:
+                ax.plot([p["params"] for p in pts], [p["accuracy"] for p in pts], marker=marker, linestyle=line or "none",
+                        color=color, markerfacecolor="none", markersize=9 if marker == "*" else 6, alpha=0.8,
+                        label=f"seed {family} {depth}")
+    for row in ours:
+        family = "ShiftResNet" if row["arch"] == "shiftresnet" else "ResNet (original)" if row["knob"] == "original" else "ResNet (reduced)"
+        ax.plot(row["params"], row["accuracy"], marker=styles.get(family, ("D", ""))[0], linestyle="none",
+                color=COLORS.get(row["depth"], "black"), markersize=8, markeredgecolor="black")
+    if ours:
+        ax.plot([], [], marker="o", linestyle="none", color="gray", markeredgecolor="black", label="ours (filled)")
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (log scale)")
+    ax.set_ylabel(f"{dataset} test accuracy (%)")
+    ax.set_title(f"Accuracy vs parameters on {dataset}: seed README (hollow) and our checkpoints (filled)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=3, loc="lower right")
+    return _save(fig, out)
+
+
+def plot_curves(runs: list[Path], out: Path) -> Path:
+    """Test accuracy, train accuracy and loss per epoch from each run's metrics.csv."""
+    plt = _pyplot()
+    fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
+    for run in runs:
+        path = run / "metrics.csv" if run.is_dir() else run
+        try:
+            rows = list(csv.DictReader(path.open()))
+        except FileNotFoundError:
+            raise RunError(f"{path} not found: give run folders (or their metrics.csv)") from None
+        if not rows:
+            raise RunError(f"{path} has no epochs yet")
+        epochs = [int(r["epoch"]) + 1 for r in rows]
+        line = acc_ax.plot(epochs, [float(r["test_acc"]) for r in rows], marker="o", markersize=3, label=f"{run.name} test")[0]
+        acc_ax.plot(epochs, [float(r["train_acc"]) for r in rows], linestyle="--", marker="o", markersize=3, color=line.get_color(), label=f"{run.name} train")
+        loss_ax.plot(epochs, [float(r["test_loss"]) for r in rows], marker="o", markersize=3, color=line.get_color(), label=f"{run.name} test")
+        loss_ax.plot(epochs, [float(r["train_loss"]) for r in rows], linestyle="--", marker="o", markersize=3, color=line.get_color(), label=f"{run.name} train")
+    acc_ax.set_xlabel("epoch")
+    acc_ax.set_ylabel("accuracy (%)")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("cross-entropy")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in (acc_ax, loss_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle("training curves (dashed: train, solid: test)")
+    return _save(fig, out)
+
+
+def _save(fig, out: Path) -> Path:
+    plt = _pyplot()
+    out = Path(out)
+    fig.tight_layout()
+    with atomic_path(out, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return out

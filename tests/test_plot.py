@@ -1,0 +1,62 @@
+"""shiftnet plot: PNGs that open, contain our points, and a clear error without matplotlib."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from shiftnet.cli import app
+from shiftnet.plots import seed_points
+
+from .conftest import stderr_of
+
+runner = CliRunner()
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_seed_points_have_exact_params():
+    points = {(p["family"], p["depth"], p["label"]): p for p in seed_points("cifar10")}
+    assert points[("ShiftResNet", 20, "3c")]["params"] == 95_642 and points[("ShiftResNet", 20, "3c")]["accuracy"] == 89.56
+    assert points[("ResNet (reduced)", 20, "r=2.8")]["params"] == 96_206
+    assert points[("ResNet (original)", 110, "")]["accuracy"] == 92.46
+    c100 = {(p["family"], p["depth"], p["label"]): p for p in seed_points("cifar100")}
+    assert c100[("ShiftResNet", 20, "c")]["params"] == 40_756 and c100[("ShiftResNet", 20, "c")]["accuracy"] == 55.05
+
+
+def test_accuracy_vs_params_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    results = tmp_path / "eval.jsonl"
+    rows = [{"dataset": "cifar10", "arch": "shiftresnet", "knob": "a=3c", "depth": 20, "params": 95_642, "accuracy": 89.0},
+            {"dataset": "cifar100", "arch": "resnet", "knob": "original", "depth": 20, "params": 278_324, "accuracy": 60.0}]
+    results.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    out = tmp_path / "fig.png"
+    result = runner.invoke(app, ["plot", "params", str(results), "--out", str(out)])
+    assert result.exit_code == 0, stderr_of(result)
+    assert "1 of your points" in result.output and out.read_bytes().startswith(PNG)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    assert runner.invoke(app, ["plot", "params", str(bad), "--out", str(out)]).exit_code == 2
+
+
+def test_curves_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.csv").write_text("epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s\n"
+                                     "0,0.1,2.0,20,1.9,25,1,100\n1,0.1,1.5,40,1.6,38,1,100\n")
+    out = tmp_path / "curves.png"
+    result = runner.invoke(app, ["plot", "curves", str(run), "--out", str(out)])
+    assert result.exit_code == 0, stderr_of(result)
+    assert out.read_bytes().startswith(PNG)
+    missing = runner.invoke(app, ["plot", "curves", str(tmp_path / "none"), "--out", str(out)])
+    assert missing.exit_code == 1 and "not found" in stderr_of(missing)
+
+
+def test_without_matplotlib(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    result = runner.invoke(app, ["plot", "params", "--out", str(tmp_path / "x.png")])
+    assert result.exit_code == 1 and "pip install 'shiftnet[plot]'" in stderr_of(result)
+    assert not (tmp_path / "x.png").exists()
