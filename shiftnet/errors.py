@@ -22,3 +22,9 @@ class RunError(ShiftnetError):
     """A failure while running (disk full, NaN loss, interrupted download). Exit 1."""
 
     exit_code = 1
+
+
+class Interrupted(ShiftnetError):
+    """Ctrl-C, after whatever had to be saved was saved. Exit 130, as shells report SIGINT."""
+
+    exit_code = 130

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from shiftnet.cli import app
 from shiftnet.config import OptimConfig, load_config, lr_at
 from shiftnet.engine.train import Trainer
-from shiftnet.errors import RunError, UsageError
+from shiftnet.errors import Interrupted, RunError, UsageError
 
 from .conftest import stderr_of
 from .helpers import make_ready_cifar10
@@ -84,7 +84,7 @@ def test_ctrl_c_mid_epoch_then_resume_is_bit_exact(data_dir, tmp_path, reset_mom
         if (epoch, batch) == (1, 2):
             raise KeyboardInterrupt
 
-    with pytest.raises(RunError, match="interrupted at epoch 2, batch 2"):
+    with pytest.raises(Interrupted, match="interrupted at epoch 2, batch 2"):
         Trainer(config, tmp_path / "cut", on_step=interrupt).run()
     state = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
     assert (state["epoch"], state["batch"]) == (1, 2)
@@ -198,3 +198,21 @@ def test_seed_faithful_reports_the_selected_number(data_dir, tmp_path):
     assert "seed-faithful, selected on the test set" in result.output
     saved = (tmp_path / "f" / "config.yaml").read_text()
     assert "reset_momentum_each_epoch: true" in saved and "select_on_test: true" in saved
+
+
+def test_ctrl_c_exit_code_through_the_cli(data_dir, tmp_path, monkeypatch):
+    from shiftnet.engine import train as train_module
+
+    original = train_module.Trainer._train_epoch
+
+    def once(self, state):
+        if state.epoch == 1:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(self.train_loader, "batches", lambda start=0: (_ for _ in ()).throw(KeyboardInterrupt()))
+                return original(self, state)
+        return original(self, state)
+
+    monkeypatch.setattr(train_module.Trainer, "_train_epoch", once)
+    result = runner.invoke(app, ["train", *TINY, "--epochs", "3", "--out", str(tmp_path / "c")])
+    assert result.exit_code == 130 and "--resume" in stderr_of(result)
+    assert torch.load(tmp_path / "c" / "last.pt", weights_only=True)["epoch"] == 1

@@ -25,7 +25,7 @@ def resolve_paths(patterns: list[str]) -> list[Path]:
     (reverse-sorted, as the seed's eval.py did)."""
     paths: list[Path] = []
     for pattern in patterns:
-        matches = sorted(glob.glob(pattern), reverse=True) if any(ch in pattern for ch in "*?[") else [pattern]
+        matches = sorted(glob.glob(pattern, recursive=True), reverse=True) if any(ch in pattern for ch in "*?[") else [pattern]
         if not matches:
             raise UsageError(f"{pattern}: no file matches")
         for match in matches:

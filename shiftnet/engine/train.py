@@ -30,7 +30,7 @@ from ..checkpoint import load_run_state, save_run_state, save_weights, unwrap
 from ..config import Config, dump_yaml, lr_at
 from ..data import CifarLoader, ensure_dataset, get_dataset, load_split
 from ..data.datasets import SEED_MEAN, SEED_STD, default_data_dir
-from ..errors import RunError, UsageError
+from ..errors import Interrupted, RunError, UsageError
 from ..fileio import atomic_write_text
 from ..models import create_model, set_shift_impl
 from ..runtime import resolve_device, tune_allocator
@@ -321,7 +321,7 @@ class Trainer:
             state.batch = batch_index
             state.sums = self._merged_sums(state.sums, loss_sum, correct, seen, time.perf_counter() - started)
             self._save_state(state)
-            raise RunError(f"interrupted at epoch {epoch + 1}, batch {batch_index}: saved {self.out_dir / 'last.pt'}; "
+            raise Interrupted(f"interrupted at epoch {epoch + 1}, batch {batch_index}: saved {self.out_dir / 'last.pt'}; "
                            f"continue with the same command plus --resume") from None
         self._check_finite(loss_sum, epoch, batch_index)
         sums = self._merged_sums(state.sums, loss_sum, correct, seen, time.perf_counter() - started)
