@@ -23,11 +23,12 @@ echo "== bench shift"
 timeout 150 $PY -m shiftnet bench shift --device cuda --dtype float32 --dtype bfloat16 --repeats 20 --json >"$OUT/bench_shift.json" 2>"$OUT/bench_shift.err" \
   || { echo "bench shift failed:"; tail -n 5 "$OUT/bench_shift.err"; }
 
-if $PY -m shiftnet bench --help 2>/dev/null | grep -q " train"; then
-  echo "== bench train"
-  timeout 150 $PY -m shiftnet bench train --device cuda --json >"$OUT/bench_train.json" 2>"$OUT/bench_train.err" \
-    || { echo "bench train failed:"; tail -n 5 "$OUT/bench_train.err"; }
-fi
+echo "== bench train (synthetic data; no network there for CIFAR) and loader"
+timeout 120 $PY -m shiftnet bench train --device cuda --amp bf16 --channels-last --steps 50 --warmup 10 \
+  -m resnet20 -m shiftresnet20:1 -m shiftresnet20:3 -m shiftresnet56:6 --json >"$OUT/bench_train.json" 2>"$OUT/bench_train.err" \
+  || { echo "bench train failed:"; tail -n 5 "$OUT/bench_train.err"; }
+timeout 60 $PY -m shiftnet bench loader --device cuda --json >"$OUT/bench_loader.json" 2>"$OUT/bench_loader.err" \
+  || { echo "bench loader failed:"; tail -n 5 "$OUT/bench_loader.err"; }
 
 echo "== summary"
 $PY scripts/gpu_summary.py "$OUT"

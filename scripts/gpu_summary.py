@@ -36,7 +36,12 @@ def main(out: Path) -> None:
         rows = rows.get("rows", rows) if isinstance(rows, dict) else rows
         for row in rows:
             print(f"train {row['model']:<24} bs {row['batch_size']:<5} {row['train_images_per_s']:>10.0f} img/s train"
-                  f" {row['eval_images_per_s']:>10.0f} img/s eval  epoch {50000 / row['train_images_per_s']:.1f} s")
+                  f" {row['eval_images_per_s']:>10.0f} img/s eval  epoch ~{50000 / row['train_images_per_s']:.1f} s"
+                  f" (164 epochs ~{164 * 50000 / row['train_images_per_s'] / 60:.1f} min, loader excluded)")
+    loader_file = out / "bench_loader.json"
+    if loader_file.exists() and loader_file.stat().st_size:
+        loader = json.loads(loader_file.read_text())
+        print(f"loader {loader['loader_images_per_s']:.0f} img/s on {loader['device']} = {loader['ratio']:.1f}x {loader['model']} training")
 
 
 if __name__ == "__main__":

@@ -235,3 +235,13 @@ def test_real_cifar_archives(shared_data, tmp_path):
     result = prepare_dataset("cifar100", tmp_path, str(shared_data / "cifar-100-python-test-only.tar.gz"))
     assert result["splits"] == ["test"]
     assert load_split(tmp_path, "cifar100", train=False)[1].max() == 99
+
+
+def test_mirrors_from_the_environment(tiny, tmp_path, server, monkeypatch):
+    _, archive, info = tiny
+    server.files["/mirror/cifar-10-python.tar.gz"] = archive.read_bytes()
+    monkeypatch.setitem(ds.DATASETS, "cifar10", ds.DatasetInfo(**{**info.__dict__, "urls": (server.url("/down.tar.gz"),)}))
+    monkeypatch.setenv("SHIFTNET_CIFAR_MIRRORS", server.url("/mirror/"))
+    monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
+    assert prepare_dataset("cifar10", tmp_path / "data")["splits"] == ["train", "test"]
+    assert [p for p, _ in server.requests][-1] == "/mirror/cifar-10-python.tar.gz"

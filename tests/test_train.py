@@ -216,3 +216,34 @@ def test_ctrl_c_exit_code_through_the_cli(data_dir, tmp_path, monkeypatch):
     result = runner.invoke(app, ["train", *TINY, "--epochs", "3", "--out", str(tmp_path / "c")])
     assert result.exit_code == 130 and "--resume" in stderr_of(result)
     assert torch.load(tmp_path / "c" / "last.pt", weights_only=True)["epoch"] == 1
+
+
+@pytest.mark.slow
+def test_kill_9_then_resume_is_bit_exact(data_dir, tmp_path):
+    """A real SIGKILL of a real training process, then --resume: same weights as an uninterrupted run."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [*TINY, "--epochs", "40"]
+    assert runner.invoke(app, ["train", *args, "--out", str(tmp_path / "full")]).exit_code == 0
+    out = tmp_path / "killed"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.Popen([sys.executable, "-m", "shiftnet", "train", *args, "--out", str(out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if (out / "last.pt").exists() and torch.load(out / "last.pt", weights_only=True)["epoch"] >= 2:
+            break
+        time.sleep(0.02)
+    if proc.poll() is not None:
+        pytest.skip("the run finished before it could be killed (machine too fast for this test's timing)")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    epoch = torch.load(out / "last.pt", weights_only=True)["epoch"]
+    assert 2 <= epoch < 40 and not (out / "final.safetensors").exists()
+    resumed = runner.invoke(app, ["train", *args, "--out", str(out), "--resume"])
+    assert resumed.exit_code == 0, stderr_of(resumed)
+    _assert_same_run(tmp_path / "full", out)

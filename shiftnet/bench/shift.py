@@ -15,7 +15,7 @@ import torch
 
 from ..kernels import shift
 from ..models import ModelSpec, create_model
-from .timing import median_ms
+from .timing import interleaved_medians
 
 IMPLS = ("clone", "torch", "cupy", "conv")
 
@@ -39,40 +39,40 @@ def _forward(impl: str, x: torch.Tensor) -> torch.Tensor:
     return shift(x, 3, 1, impl=impl)
 
 
-def bench_one(impl: str, shape, dtype: torch.dtype, device: torch.device, channels_last: bool, repeats: int) -> dict:
-    """Times of one implementation on one shape; fwd+bwd of clone = two copies (its true floor)."""
+def _contenders(impl: str, shape, dtype: torch.dtype, device: torch.device, channels_last: bool):
+    """(forward, forward+backward) callables of one implementation on fresh tensors of ``shape``.
+    fwd+bwd of clone is two copies (input and gradient): the true floor of a shift's round trip."""
     x = torch.randn(shape, device=device).to(dtype)
     if channels_last:
         x = x.to(memory_format=torch.channels_last)
     grad = torch.randn_like(x)
-    fwd = median_ms(lambda: _forward(impl, x), device, repeats)
     if impl == "clone":
-        both = median_ms(lambda: (x.clone(), grad.clone()), device, repeats)
-    else:
-        xg = x.detach().requires_grad_(True)
-        both = median_ms(lambda: torch.autograd.grad(_forward(impl, xg), xg, grad), device, repeats)
-    bytes_moved = 2 * x.numel() * x.element_size()
-    return {
-        "impl": impl, "shape": list(shape), "dtype": str(dtype).replace("torch.", ""), "channels_last": channels_last,
-        "device": device.type, "fwd_ms": fwd, "fwd_gbps": bytes_moved / fwd / 1e6,
-        "fwdbwd_ms": both, "fwdbwd_gbps": 2 * bytes_moved / both / 1e6,
-    }
+        return (lambda: x.clone()), (lambda: (x.clone(), grad.clone())), x
+    xg = x.detach().requires_grad_(True)
+    return (lambda: _forward(impl, x)), (lambda: torch.autograd.grad(_forward(impl, xg), xg, grad)), x
 
 
 def run_shift_bench(shapes, dtypes, impls, device: torch.device, channels_last: bool, repeats: int, progress=None) -> list[dict]:
-    """Rows for every (shape, dtype, impl), each with its ratio to clone of the same shape and dtype."""
+    """Rows for every (shape, dtype, impl), each with its ratio to clone of the same shape and dtype;
+    the implementations of one shape are timed in interleaved rounds."""
     rows = []
     for shape in shapes:
         for dtype in dtypes:
-            group = {}
-            for impl in impls:
-                group[impl] = bench_one(impl, shape, dtype, device, channels_last, repeats)
-                if progress is not None:
-                    progress()
-            floor = group.get("clone")
-            for row in group.values():
-                if floor is not None:
-                    row["fwd_x_clone"] = row["fwd_ms"] / floor["fwd_ms"]
-                    row["fwdbwd_x_clone"] = row["fwdbwd_ms"] / floor["fwdbwd_ms"]
+            contenders = {impl: _contenders(impl, shape, dtype, device, channels_last) for impl in impls}
+            fwd = interleaved_medians({i: c[0] for i, c in contenders.items()}, device, repeats)
+            both = interleaved_medians({i: c[1] for i, c in contenders.items()}, device, repeats)
+            for impl, (_, _, x) in contenders.items():
+                bytes_moved = 2 * x.numel() * x.element_size()
+                row = {
+                    "impl": impl, "shape": list(shape), "dtype": str(dtype).replace("torch.", ""), "channels_last": channels_last,
+                    "device": device.type, "fwd_ms": fwd[impl], "fwd_gbps": bytes_moved / fwd[impl] / 1e6,
+                    "fwdbwd_ms": both[impl], "fwdbwd_gbps": 2 * bytes_moved / both[impl] / 1e6,
+                }
+                if "clone" in fwd:
+                    row["fwd_x_clone"] = fwd[impl] / fwd["clone"]
+                    row["fwdbwd_x_clone"] = both[impl] / both["clone"]
                 rows.append(row)
+            del contenders
+            if progress is not None:
+                progress()
     return rows

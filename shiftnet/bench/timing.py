@@ -32,3 +32,17 @@ def median_ms(fn: Callable[[], object], device: torch.device, repeats: int = 10,
             fn()
             samples.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(samples)
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], device: torch.device, repeats: int = 10,
+                        warmup: int = 2) -> dict[str, float]:
+    """Median ms of each callable, timed in rounds (one call of each per round) so that a noisy,
+    shared machine slows every contender alike and their ratios stay meaningful."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            samples[name].append(median_ms(fn, device, repeats=1, warmup=0))
+    return {name: statistics.median(values) for name, values in samples.items()}

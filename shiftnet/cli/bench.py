@@ -50,7 +50,8 @@ def bench_shift(
 ) -> None:
     """Time the shift: PyTorch path, CuPy kernel (GPU), one-hot depthwise conv (conv), and clone() (the floor).
 
-    Shapes default to the distinct shift inputs of ShiftResNet20/56/110 (all depths share them) at
+    The contenders of a shape are timed in interleaved rounds (medians), so their ratios hold on a
+    noisy machine. Shapes default to the distinct shift inputs of ShiftResNet20/56/110 (all depths share them) at
     the given expansions and batch size. Reports ms, GB/s (bytes read + written) and x clone.
     """
     with cli_errors():
@@ -74,7 +75,7 @@ def bench_shift(
             shapes = []
             for e in expansion or [1.0, 3.0, 6.0, 9.0]:
                 shapes.extend(s for s in shift_shapes(ModelSpec("shiftresnet", 20, expansion=e), batch_size) if s not in shapes)
-        total = len(shapes) * len(names) * len(impls)
+        total = len(shapes) * len(names)
         with progress_bar(stderr=as_json) as progress:
             task = progress.add_task("timing", total=total)
             rows = run_shift_bench(shapes, [DTYPES[n] for n in names], impls, dev, channels_last, repeats,
@@ -137,7 +138,7 @@ def bench_train(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
 ) -> None:
     """Training and eval images/s of ResNets and ShiftResNets side by side (synthetic data)."""
-    from ..bench.train import bench_model
+    from ..bench.train import bench_models
 
     with cli_errors():
         if not no_malloc_tuning:
@@ -148,13 +149,10 @@ def bench_train(
         if min(steps, batch_size, eval_batch_size) < 1 or warmup < 0:
             raise ValueError("--steps, --batch-size and --eval-batch-size must be >= 1, --warmup >= 0")
         specs = [parse_model(m) for m in (model or DEFAULT_TRAIN_MODELS)]
-        rows = []
         with progress_bar(stderr=as_json) as progress:
-            task = progress.add_task("timing", total=len(specs))
-            for spec in specs:
-                rows.append(bench_model(spec, batch_size, dev, steps, warmup, channels_last, amp, compile_, eval_batch_size,
-                                       None if shift_impl in (None, "auto") else shift_impl))
-                progress.advance(task)
+            task = progress.add_task("timing (interleaved rounds)", total=steps + warmup)
+            rows = bench_models(specs, batch_size, dev, steps, warmup, channels_last, amp, compile_, eval_batch_size,
+                                None if shift_impl in (None, "auto") else shift_impl, progress=lambda: progress.advance(task))
         base = rows[0]["train_images_per_s"]
         for row in rows:
             row[f"train_x_{rows[0]['model']}"] = row["train_images_per_s"] / base
@@ -162,7 +160,7 @@ def bench_train(
         if as_json:
             print(json.dumps({"machine": machine, "malloc_tuned": not no_malloc_tuning, "rows": rows}, indent=2))
             return
-        table = Table(title=f"training/eval throughput, median of {steps} steps; {machine}", title_justify="left",
+        table = Table(title=f"training/eval throughput, median of {steps} interleaved steps; {machine}", title_justify="left",
                       box=box.SIMPLE_HEAVY, pad_edge=False)
         for name in ("model", "params", "train img/s", f"× {rows[0]['model']}", "step ms", "sys %", "eval img/s"):
             table.add_column(name, justify="left" if name == "model" else "right", no_wrap=True)

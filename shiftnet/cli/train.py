@@ -53,13 +53,9 @@ class RichReporter(Reporter):
         self.progress.start()
         self.task = self.progress.add_task("train", total=batches, completed=done, loss=float("nan"), acc=0.0, ips=0.0)
 
-    def batch(self, loss, accuracy, images_per_s):
+    def batch(self, done, loss, accuracy, images_per_s):
         if self.progress is not None:
-            self.progress.update(self.task, completed=self._completed + 0, loss=loss, acc=accuracy, ips=images_per_s)
-
-    @property
-    def _completed(self):
-        return self.progress.tasks[0].completed
+            self.progress.update(self.task, completed=done, loss=loss, acc=accuracy, ips=images_per_s)
 
     def epoch_end(self, row, epochs):
         self._stop()
@@ -72,10 +68,19 @@ class RichReporter(Reporter):
 
 
 class PlainReporter(Reporter):
-    """Lines only (CI, nohup, pipes): one per epoch, plus a heartbeat every 25 batches."""
+    """Lines only (CI, nohup, pipes): one per epoch, plus a heartbeat about every quarter epoch."""
 
-    def batch(self, loss, accuracy, images_per_s):
-        print(f"  ... loss {loss:.4f} acc {accuracy:.2f}% {images_per_s:.0f} img/s", flush=True)
+    def __init__(self):
+        self.every = 1
+
+    def epoch_start(self, epoch, epochs, batches, done):
+        self.every = max(1, batches // 4)
+        self.next = done + self.every
+
+    def batch(self, done, loss, accuracy, images_per_s):
+        if done >= self.next:
+            self.next = done + self.every
+            print(f"  ... batch {done}: loss {loss:.4f} acc {accuracy:.2f}% {images_per_s:.0f} img/s", flush=True)
 
 
 def train(

@@ -46,8 +46,15 @@ def _obtain_archive(info: DatasetInfo, data_dir: Path, source: str | None, progr
     target = data_dir / info.archive
     if source is None and target.is_file():
         return target, True  # a completed earlier download; its md5 is checked like a fresh one
-    urls = [source] if source is not None else list(info.urls)
+    urls = [source] if source is not None else list(info.urls) + mirror_urls(info)
     return download(urls, target, progress), source is None
+
+
+def mirror_urls(info: DatasetInfo) -> list[str]:
+    """Extra mirrors from $SHIFTNET_CIFAR_MIRRORS (comma-separated base URLs), tried after the official
+    host; the archive from any of them is held to the official archive md5."""
+    bases = [b.strip() for b in os.environ.get("SHIFTNET_CIFAR_MIRRORS", "").split(",") if b.strip()]
+    return [base.rstrip("/") + "/" + info.archive for base in bases]
 
 
 def install_archive(info: DatasetInfo, archive: Path, data_dir: Path, origin: str) -> list[str]:

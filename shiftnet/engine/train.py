@@ -54,8 +54,8 @@ class Reporter:
     def epoch_start(self, epoch: int, epochs: int, batches: int, done: int) -> None:
         pass
 
-    def batch(self, loss: float, accuracy: float, images_per_s: float) -> None:
-        pass
+    def batch(self, done: int, loss: float, accuracy: float, images_per_s: float) -> None:
+        """Every few batches: batches done in this epoch, running loss and accuracy, throughput."""
 
     def epoch_end(self, row: dict, epochs: int) -> None:
         print(format_epoch(row, epochs), flush=True)
@@ -311,7 +311,7 @@ class Trainer:
                 if batch_index % NAN_CHECK_EVERY == 0 or batch_index == total_batches:
                     self._check_finite(loss_sum, epoch, batch_index)
                     elapsed = time.perf_counter() - started
-                    self.reporter.batch((state.sums[0] + loss_sum.item()) / max(1, state.sums[2] + seen),
+                    self.reporter.batch(batch_index, (state.sums[0] + loss_sum.item()) / max(1, state.sums[2] + seen),
                                         100.0 * (state.sums[1] + int(correct)) / max(1, state.sums[2] + seen),
                                         seen / max(elapsed, 1e-9) * self.dist.world_size)
                 if self.on_step is not None:
