@@ -247,3 +247,37 @@ def test_kill_9_then_resume_is_bit_exact(data_dir, tmp_path):
     resumed = runner.invoke(app, ["train", *args, "--out", str(out), "--resume"])
     assert resumed.exit_code == 0, stderr_of(resumed)
     _assert_same_run(tmp_path / "full", out)
+
+
+@pytest.mark.parametrize("extra", [["--amp", "bf16"], ["--channels-last"], ["--channels-last", "--shift-impl", "conv"],
+                                   ["--deterministic"], ["--config", "seed-faithful"]])
+def test_speed_and_recipe_switches_run(extra, data_dir, tmp_path):
+    result = runner.invoke(app, ["train", *TINY, "--epochs", "1", "--limit-batches", "2", *extra, "--out", str(tmp_path / "s")])
+    torch.use_deterministic_algorithms(False)
+    assert result.exit_code == 0, stderr_of(result)
+    row = next(csv.DictReader((tmp_path / "s" / "metrics.csv").open()))
+    assert all(float(row[k]) == float(row[k]) for k in ("train_loss", "test_loss"))  # finite, not NaN
+
+
+def test_tensorboard_events_when_installed(data_dir, tmp_path, monkeypatch):
+    import sys
+    import types
+
+    written = []
+
+    class FakeWriter:
+        def __init__(self, logdir):
+            written.append(("dir", logdir))
+
+        def add_scalar(self, key, value, step):
+            written.append((key, step))
+
+        def close(self):
+            written.append(("closed",))
+
+    fake = types.ModuleType("torch.utils.tensorboard")
+    fake.SummaryWriter = FakeWriter
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
+    Trainer(tiny_config(tmp_path), tmp_path / "tb").run()
+    assert written[0] == ("dir", str(tmp_path / "tb" / "tensorboard")) and written[-1] == ("closed",)
+    assert ("test_acc", 2) in written and ("lr", 0) in written

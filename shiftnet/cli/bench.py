@@ -17,7 +17,7 @@ from ..models import ModelSpec
 from ..runtime import describe_machine, resolve_device, tune_allocator
 from .common import cli_errors, console, err_console
 
-bench_app = typer.Typer(help="Measure speed: the shift op (shift) and training/eval throughput (train).", no_args_is_help=True)
+bench_app = typer.Typer(help="Measure speed: the shift op (shift), training/eval throughput (train), the data loader (loader).", no_args_is_help=True)
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
@@ -38,11 +38,11 @@ def progress_bar(stderr: bool = False) -> Progress:
 
 @bench_app.command("shift")
 def bench_shift(
-    expansion: Annotated[Optional[List[float]], typer.Option("--expansion", "-e", help="ShiftResNet expansions whose shift shapes to time (repeatable). [default: 1 3 6 9]", show_default=False)] = None,
+    expansion: Annotated[Optional[List[float]], typer.Option("--expansion", "-e", help="ShiftResNet expansions whose shift shapes to time (repeatable). (default: 1 3 6 9)", show_default=False)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Batch size of those shapes.")] = 128,
     shape: Annotated[Optional[List[str]], typer.Option("--shape", help="Time this N,C,H,W shape instead (repeatable).", show_default=False)] = None,
-    dtype: Annotated[Optional[List[str]], typer.Option("--dtype", help="float32, bfloat16, float16, float64 (repeatable). [default: float32 on CPU; float32 and bfloat16 on GPU]", show_default=False)] = None,
-    impl: Annotated[Optional[List[str]], typer.Option("--impl", help="clone, torch, cupy, conv (repeatable). [default: all that apply]", show_default=False)] = None,
+    dtype: Annotated[Optional[List[str]], typer.Option("--dtype", help="float32, bfloat16, float16, float64 (repeatable). (default: float32 on CPU; float32 and bfloat16 on GPU)", show_default=False)] = None,
+    impl: Annotated[Optional[List[str]], typer.Option("--impl", help="clone, torch, cupy, conv (repeatable). (default: all that apply)", show_default=False)] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     channels_last: Annotated[bool, typer.Option("--channels-last", help="Time channels_last (NHWC) tensors.")] = False,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed runs per measurement (the median is reported).")] = 10,
@@ -124,7 +124,7 @@ def parse_model(text: str) -> ModelSpec:
 
 @bench_app.command("train")
 def bench_train(
-    model: Annotated[Optional[List[str]], typer.Option("--model", "-m", help="Models to time, e.g. resnet20, shiftresnet20:3 (expansion), resnet20:r2.8 (repeatable). [default: resnet20 shiftresnet20:1 shiftresnet20:3]", show_default=False)] = None,
+    model: Annotated[Optional[List[str]], typer.Option("--model", "-m", help="Models to time, e.g. resnet20, shiftresnet20:3 (expansion), resnet20:r2.8 (repeatable). (default: resnet20 shiftresnet20:1 shiftresnet20:3)", show_default=False)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Training batch size.")] = 128,
     eval_batch_size: Annotated[int, typer.Option("--eval-batch-size", help="Eval batch size.")] = 500,
     steps: Annotated[int, typer.Option("--steps", help="Timed steps per model (median reported).")] = 10,
@@ -173,7 +173,7 @@ def bench_train(
 
 @bench_app.command("loader")
 def bench_loader(
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Use real CIFAR-10 from here if verified (else 50,000 synthetic images). [default: $SHIFTNET_DATA or ./data]", show_default=False)] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Use real CIFAR-10 from here if verified (else 50,000 synthetic images). (default: $SHIFTNET_DATA or ./data)", show_default=False)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Batch size.")] = 128,
     model: Annotated[str, typer.Option("--model", "-m", help="Model whose training speed the loader must beat.")] = "resnet20",
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",

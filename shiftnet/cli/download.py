@@ -17,7 +17,7 @@ from .common import cli_errors, console, err_console
 
 download_app = typer.Typer(help="Download and verify CIFAR-10/100 or pretrained checkpoints.", no_args_is_help=True)
 
-To = Annotated[Optional[Path], typer.Option("--to", help="Target folder. [default: --data-dir convention: $SHIFTNET_DATA or ./data]", show_default=False)]
+To = Annotated[Optional[Path], typer.Option("--to", help="Target folder. (default: --data-dir convention: $SHIFTNET_DATA or ./data)", show_default=False)]
 From = Annotated[Optional[str], typer.Option("--from", help="A URL or a local archive to use instead of the default source.", show_default=False)]
 
 

@@ -21,8 +21,8 @@ from .common import cli_errors, console
 
 def eval_command(
     paths: Annotated[List[str], typer.Argument(help="Checkpoint files (.safetensors, last.pt, original .t7), run folders or globs.", show_default=False)],
-    dataset: Annotated[Optional[str], typer.Option("--dataset", help="cifar10 or cifar100. [default: from the checkpoint]", show_default=False)] = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Data folder. [default: $SHIFTNET_DATA or ./data]", show_default=False)] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="cifar10 or cifar100. (default: from the checkpoint)", show_default=False)] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Data folder. (default: $SHIFTNET_DATA or ./data)", show_default=False)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Evaluation batch size (never changes the result).")] = 500,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     amp: Annotated[str, typer.Option("--amp", help="off, bf16 or fp16 (off unless asked).")] = "off",
@@ -63,8 +63,8 @@ def accuracy_table(rows: list[dict], dataset: str) -> Table:
 
 def convert_command(
     source: Annotated[Path, typer.Argument(help="An original .t7 checkpoint (or any checkpoint shiftnet reads).", show_default=False)],
-    target: Annotated[Optional[Path], typer.Argument(help="Output .safetensors. [default: SOURCE with .safetensors]", show_default=False)] = None,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Record this data set in the metadata. [default: from the file name / head]", show_default=False)] = None,
+    target: Annotated[Optional[Path], typer.Argument(help="Output .safetensors. (default: SOURCE with .safetensors)", show_default=False)] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Record this data set in the metadata. (default: from the file name / head)", show_default=False)] = None,
 ) -> None:
     """Convert a checkpoint to this project's safetensors format (spec in the metadata); print its sha256."""
     with cli_errors():
