@@ -21,17 +21,26 @@ ReductionMode = Annotated[Optional[str], typer.Option("--reduction-mode", help="
 ShortcutRule = Annotated[Optional[str], typer.Option("--shortcut-rule", help="current: projection iff stride or width changes; legacy: also iff Cin != inner width (the Nov-2017 tables). (default: current)", show_default=False)]
 
 
-def spec_from_flags(arch, depth, expansion, reduction, reduction_mode, shortcut_rule, num_classes: int = 10) -> ModelSpec:
-    """ModelSpec from command-line flags; ``--expansion`` alone implies shiftresnet."""
+def resolve_arch(arch, depth, expansion, reduction) -> tuple[str | None, int | None]:
+    """``--arch shiftresnet56`` splits into arch and depth; with no --arch, ``--expansion`` implies
+    shiftresnet and ``--reduction`` resnet (None: leave it to the defaults or the config file)."""
     if arch is not None and any(ch.isdigit() for ch in arch):
         arch, named_depth = parse_name(arch)
         if depth is not None and depth != named_depth:
             raise ValueError(f"--arch {arch}{named_depth} and --depth {depth} disagree; give one of them")
         depth = named_depth
-    if arch is None:
-        arch = "shiftresnet" if expansion is not None else "resnet"
+    if arch is None and expansion is not None:
+        arch = "shiftresnet"
+    elif arch is None and reduction is not None:
+        arch = "resnet"
+    return arch, depth
+
+
+def spec_from_flags(arch, depth, expansion, reduction, reduction_mode, shortcut_rule, num_classes: int = 10) -> ModelSpec:
+    """ModelSpec from command-line flags (ResNet20 unless they say otherwise)."""
+    arch, depth = resolve_arch(arch, depth, expansion, reduction)
     spec = ModelSpec(
-        arch=arch,
+        arch=arch or "resnet",
         depth=20 if depth is None else depth,
         expansion=expansion,
         reduction=reduction,

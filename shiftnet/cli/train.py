@@ -13,7 +13,6 @@ from typing_extensions import Annotated
 from ..config import load_config
 from ..engine.train import Reporter, Trainer, format_epoch
 from ..errors import UsageError
-from ..models import parse_name
 from . import options
 from .common import cli_errors, console
 
@@ -117,15 +116,7 @@ def train(
     """
     with cli_errors():
         out_dir = Path(out) if out else (Path("runs") / name if name else None)
-        if arch is not None and any(ch.isdigit() for ch in arch):
-            arch, named_depth = parse_name(arch)
-            if depth is not None and depth != named_depth:
-                raise UsageError(f"--arch {arch}{named_depth} and --depth {depth} disagree; give one of them")
-            depth = named_depth
-        if arch is None and expansion is not None:
-            arch = "shiftresnet"
-        elif arch is None and reduction is not None:
-            arch = "resnet"
+        arch, depth = options.resolve_arch(arch, depth, expansion, reduction)
         overrides = {
             "model.arch": arch, "model.depth": depth, "model.expansion": expansion, "model.reduction": reduction,
             "model.reduction_mode": reduction_mode, "model.shortcut_rule": shortcut_rule,
