@@ -42,8 +42,6 @@ def _shortest_decimal(lo: float, hi: float, check) -> float | None:
             if value > 0 and check(value):
                 return value
             value = round(value + 1 / scale, digits)
-            if value > lo + 2 / scale and value > hi:
-                break
     return None
 
 
