@@ -245,3 +245,13 @@ def test_mirrors_from_the_environment(tiny, tmp_path, server, monkeypatch):
     monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
     assert prepare_dataset("cifar10", tmp_path / "data")["splits"] == ["train", "test"]
     assert [p for p, _ in server.requests][-1] == "/mirror/cifar-10-python.tar.gz"
+
+
+def test_first_use_download_failure_says_how_to_fetch(tmp_path, monkeypatch):
+    from shiftnet.data import ensure_dataset
+
+    info = ds.DATASETS["cifar10"]
+    monkeypatch.setitem(ds.DATASETS, "cifar10", ds.DatasetInfo(**{**info.__dict__, "urls": ("http://127.0.0.1:9/c.tar.gz",)}))
+    monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
+    with pytest.raises(RunError, match="shiftnet download cifar10 --to .* --from ARCHIVE_OR_URL"):
+        ensure_dataset("cifar10", tmp_path, "train")

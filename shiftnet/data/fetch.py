@@ -94,7 +94,7 @@ def download(urls: Sequence[str], target: Path, progress: Progress | None = None
             if attempt + 1 < retries:
                 time.sleep(backoff * 2**attempt)
     kept = f" (partial download kept in {part.name}; rerun to resume)" if part.exists() and part.stat().st_size else ""
-    raise RunError(f"download failed: {last_error}{kept}; check the network, or pass --from URL_OR_FILE")
+    raise RunError(f"download failed: {last_error}{kept}; check the network, or give another source (--from URL_OR_FILE)")
 
 
 def is_url(source: str) -> bool:

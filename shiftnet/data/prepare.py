@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import RunError, UsageError
 from ..fileio import atomic_write_text, file_digest
 from .archives import extract, remove_tree, same_filesystem_move
 from .datasets import MARKER, DatasetInfo, get_dataset, ready_splits, verify_folder
@@ -81,4 +81,8 @@ def ensure_dataset(name: str, data_dir: Path, split: str, progress: Progress | N
     """Download on first use (what the quick start relies on) unless the split is already there."""
     info = get_dataset(name)
     if split not in ready_splits(Path(data_dir), info):
-        prepare_dataset(name, Path(data_dir), None, progress)
+        try:
+            prepare_dataset(name, Path(data_dir), None, progress)
+        except RunError as exc:
+            raise RunError(f"{info.name} is not in {data_dir} and could not be downloaded ({exc}); "
+                           f"fetch it with `shiftnet download {info.name} --to {data_dir} --from ARCHIVE_OR_URL`") from None

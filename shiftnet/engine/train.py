@@ -251,8 +251,6 @@ class Trainer:
         try:
             while state.epoch < self.config.optim.epochs:
                 row = self._train_epoch(state)
-                if row is None:
-                    continue
                 if writer is not None:
                     for key in ("lr", "train_loss", "train_acc", "test_loss", "test_acc", "images_per_s"):
                         writer.add_scalar(key, row[key], row["epoch"])
@@ -271,7 +269,7 @@ class Trainer:
             return None
         return SummaryWriter(str(self.out_dir / "tensorboard"))
 
-    def _train_epoch(self, state: RunState) -> dict | None:
+    def _train_epoch(self, state: RunState) -> dict:
         cfg = self.config
         epoch = state.epoch
         lr = lr_at(cfg.optim, epoch)
