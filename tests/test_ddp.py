@@ -25,18 +25,22 @@ from .helpers import make_ready_cifar10
 def test_two_process_ddp_matches_single_process(tmp_path):
     data = make_ready_cifar10(tmp_path / "data")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           str(Path(__file__).with_name("ddp_worker.py")), str(tmp_path), str(data)]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    def torchrun(mode: str) -> subprocess.CompletedProcess:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+               str(Path(__file__).with_name("ddp_worker.py")), str(tmp_path), str(data), mode]
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+    proc = torchrun("full")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
-    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
-    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    rank0 = torch.load(tmp_path / "full-rank0.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "full-rank1.pt", weights_only=True)
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0), "ranks diverged"
     assert (tmp_path / "run" / "final.safetensors").is_file() and (tmp_path / "run" / "metrics.csv").is_file()
 
     single = load_config(None, {
         "model.arch": "shiftresnet", "model.depth": 8, "model.expansion": 2.0, "data.batch_size": 16,
-        "data.eval_batch_size": 8, "optim.epochs": 2, "run.limit_batches": 2, "optim.lr": 0.02, "run.device": "cpu", "run.seed": 3, "data.data_dir": str(data),
+        "data.eval_batch_size": 8, "optim.epochs": 2, "run.limit_batches": 2, "optim.lr": 0.02, "run.device": "cpu",
+        "run.seed": 3, "data.data_dir": str(data),
     })
     trainer = Trainer(single, tmp_path / "single", reporter=Reporter())
     trainer.run()
@@ -45,3 +49,11 @@ def test_two_process_ddp_matches_single_process(tmp_path):
         if key.endswith("num_batches_tracked"):
             continue
         torch.testing.assert_close(rank0[key], value, rtol=1e-3, atol=1e-5, msg=lambda m, key=key: f"{key}: {m}")
+
+    # resume under DDP: a crash mid-epoch (nothing saved), then --resume: the same weights as the full run
+    assert torchrun("crash").returncode != 0
+    assert torch.load(tmp_path / "crashed" / "last.pt", weights_only=True)["epoch"] == 1
+    proc = torchrun("resume")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    resumed = torch.load(tmp_path / "resume-rank0.pt", weights_only=True)
+    assert all(torch.equal(resumed[k], rank0[k]) for k in rank0)

@@ -2,8 +2,8 @@
 
 ``torch.nn.SyncBatchNorm`` only runs on CUDA, but a CPU (gloo) DDP run must match a single process
 with the same global batch. This BatchNorm2d subclass sums per-channel x and x² and the element
-count across processes with the autograd-aware ``torch.distributed.nn.functional.all_reduce``, so
-the backward pass also sums the statistic gradients across processes, exactly as SyncBatchNorm
+count across processes with an autograd-aware all-reduce (its backward all-reduces the gradient),
+so the backward pass also sums the statistic gradients across processes, exactly as SyncBatchNorm
 does. State-dict keys are those of BatchNorm2d, so checkpoints do not change.
 """
 
@@ -14,15 +14,29 @@ import torch.distributed as dist
 from torch import nn
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over processes, differentiable: the gradient of a sum is the sum of the gradients."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor) -> torch.Tensor:
+        out = tensor.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 class CrossProcessBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         channels = x.shape[1]
         count = torch.full((1,), x.numel() / channels, dtype=x.dtype, device=x.device)
-        stats = all_reduce(torch.cat([x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3)), count]))
+        stats = _AllReduceSum.apply(torch.cat([x.sum(dim=(0, 2, 3)), (x * x).sum(dim=(0, 2, 3)), count]))
         total = stats[-1]
         mean = stats[:channels] / total
         var = stats[channels : 2 * channels] / total - mean * mean

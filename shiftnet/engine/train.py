@@ -61,6 +61,14 @@ class Reporter:
         print(format_epoch(row, epochs), flush=True)
 
 
+class _Silent(Reporter):
+    def message(self, text: str) -> None:
+        pass
+
+    def epoch_end(self, row: dict, epochs: int) -> None:
+        pass
+
+
 def format_epoch(row: dict, epochs: int) -> str:
     return (f"epoch {row['epoch'] + 1}/{epochs}  lr {row['lr']:.4g}  train loss {row['train_loss']:.4f} acc {row['train_acc']:.2f}%  "
             f"test loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}%  {row['seconds']:.1f}s  {row['images_per_s']:.0f} img/s")
@@ -117,6 +125,8 @@ class Trainer:
         if config.run.amp == "fp16" and self.device.type != "cuda":
             raise UsageError("--amp fp16 needs a CUDA device (it uses a GradScaler); use --amp bf16 on CPU")
         self.dist = distributed.setup(self.device.type)
+        if not self.dist.is_main:
+            self.reporter = _Silent()  # rank 0 alone prints
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
         if config.data.batch_size % self.dist.world_size:
@@ -241,6 +251,7 @@ class Trainer:
     def run(self) -> dict:
         tune_allocator()
         state = self._prepare_folder()
+        distributed.barrier(self.dist)  # every rank checks the folder before rank 0 writes to it
         if self.dist.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.out_dir / "config.yaml", dump_yaml(self.config))
