@@ -129,3 +129,80 @@ def test_shiftconv_under_torch_compile_matches_eager():
         eager = block(x)
         compiled = torch.compile(block, fullgraph=True)(x)
     torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------- the CUDA source's logic, on the host
+
+_HARNESS = r"""
+// Compile shift.cu as plain C++: CUDA qualifiers vanish, the launch geometry becomes globals that
+// the test sets, so each extern "C" kernel runs one (block, thread) of a grid-stride launch.
+struct shiftnet_dim3 { unsigned x; };
+static shiftnet_dim3 blockIdx, blockDim, threadIdx, gridDim;
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __restrict__ __restrict
+#define __align__(n) alignas(n)
+#include "shift.cu"
+extern "C" void shiftnet_set_launch(unsigned grid, unsigned block, unsigned b, unsigned t) {
+    gridDim.x = grid; blockDim.x = block; blockIdx.x = b; threadIdx.x = t;
+}
+"""
+
+_BITS = {torch.float16: ("u16", torch.int16), torch.float32: ("u32", torch.int32), torch.float64: ("u64", torch.int64)}
+
+
+@pytest.fixture(scope="module")
+def host_kernels(tmp_path_factory):
+    import ctypes
+
+    compiler = shutil.which("g++") or shutil.which("c++")
+    if compiler is None:
+        pytest.skip("no C++ compiler to run the kernel source on the host")
+    folder = tmp_path_factory.mktemp("hostkernel")
+    (folder / "shift.cu").write_text(shift_cuda_module.kernel_source())
+    (folder / "harness.cpp").write_text(_HARNESS)
+    library = folder / "libshift.so"
+    proc = subprocess.run([compiler, "-std=c++17", "-O1", "-shared", "-fPIC", "-I", str(folder), str(folder / "harness.cpp"),
+                           "-o", str(library)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return ctypes.CDLL(str(library))
+
+
+def _run_on_host(lib, x: torch.Tensor, out: torch.Tensor, layout: str, vec: int, index: str, k: int, d: int,
+                 transpose: bool, grid: int, block: int) -> None:
+    import ctypes
+
+    bits = _BITS[x.dtype][0]
+    function = getattr(lib, f"shift_{layout}_{bits}_v{vec}_{index}")
+    packs_type = ctypes.c_int32 if index == "i32" else ctypes.c_int64
+    function.argtypes = [ctypes.c_void_p, ctypes.c_void_p, packs_type] + [ctypes.c_int] * 7
+    n, c, h, w = x.shape
+    cs = (c // (k * k)) * (k * k)
+    for b in range(grid):
+        for t in range(block):
+            lib.shiftnet_set_launch(grid, block, b, t)
+            function(x.data_ptr(), out.data_ptr(), x.numel() // vec, c, h, w, k, d, cs, -1 if transpose else 1)
+
+
+@pytest.mark.parametrize("dtype", list(_BITS))
+@pytest.mark.parametrize("layout", ["nchw", "nhwc"])
+@pytest.mark.parametrize("kd,transpose", [((3, 1), False), ((3, 1), True), ((3, 2), False), ((5, 1), True), ((1, 1), False)])
+def test_kernel_source_logic_matches_reference_on_the_host(host_kernels, dtype, layout, kd, transpose):
+    """The real shift.cu, compiled for the CPU, against the PyTorch path, bit for bit, every
+    element written (output poisoned first), for both vector widths, both index widths and a
+    grid-stride launch with several blocks and threads."""
+    torch.manual_seed(0)
+    for shape in [(2, 23, 5, 8), (1, 18, 4, 4), (3, 16, 7, 16)]:
+        x = torch.randn(shape).to(dtype)
+        if layout == "nhwc":
+            x = x.contiguous(memory_format=torch.channels_last)
+        expected = shift_torch(x, *kd, transpose)
+        inner = shape[3] if layout == "nchw" else shape[1]
+        wide = {torch.float16: 8, torch.float32: 4, torch.float64: 2}[dtype]
+        for vec in sorted({1, wide if inner % wide == 0 else 1}):
+            for index, (grid, block) in (("i32", (1, 1)), ("i64", (3, 5))):
+                out = torch.empty_like(x)
+                out.view(_BITS[dtype][1]).fill_(-1)  # poison: all bits set
+                _run_on_host(host_kernels, x, out, layout, vec, index, *kd, transpose, grid, block)
+                assert torch.equal(out.view(_BITS[dtype][1]), expected.view(_BITS[dtype][1])), (shape, vec, index)
