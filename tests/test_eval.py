@@ -227,3 +227,18 @@ def test_short_trained_model_on_the_real_test_sets(shared_data, tmp_path):
     save_weights(c100, model, model.spec, dataset="cifar100")
     row = json.loads(runner.invoke(app, ["eval", str(c100), "--data-dir", str(data), "--json"]).stdout)
     assert row["total"] == 10_000 and row["dataset"] == "cifar100"
+
+
+def test_mean_and_std_over_runs_of_the_same_model(data_dir, tmp_path):
+    paths = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = create_model("resnet8")
+        path = tmp_path / f"s{seed}.safetensors"
+        save_weights(path, model, model.spec, dataset="cifar10")
+        paths.append(str(path))
+    result = runner.invoke(app, ["eval", *paths], env={"COLUMNS": "160"})
+    assert result.exit_code == 0, stderr_of(result)
+    assert "over runs" in result.output and " 3 " in result.output
+    single = runner.invoke(app, ["eval", paths[0]], env={"COLUMNS": "160"})
+    assert "over runs" not in single.output

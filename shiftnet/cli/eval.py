@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 from typing import List, Optional
 
@@ -47,6 +48,9 @@ def eval_command(
             return
         for name in sorted({row["dataset"] for row in rows}):
             console.print(accuracy_table([r for r in rows if r["dataset"] == name], name))
+        summary = seed_summary(rows)
+        if summary is not None:
+            console.print(summary)
 
 
 def accuracy_table(rows: list[dict], dataset: str) -> Table:
@@ -58,6 +62,24 @@ def accuracy_table(rows: list[dict], dataset: str) -> Table:
         diff = f"{row['difference']:+.2f}" if row["difference"] is not None else "–"
         table.add_row(row["path"], row["name"], row["knob"], f"{row['params']:,}", f"{row['accuracy']:.2f}%",
                       f"{row['correct']}/{row['total']}", seed, diff)
+    return table
+
+
+def seed_summary(rows: list[dict]) -> Table | None:
+    """Mean ± sample std of accuracy for every model evaluated more than once (several seeds):
+    what a single run cannot say about a 0.3-point difference."""
+    groups: dict[tuple, list[float]] = {}
+    for row in rows:
+        groups.setdefault((row["dataset"], row["name"]), []).append(row["accuracy"])
+    repeated = {key: values for key, values in groups.items() if len(values) > 1}
+    if not repeated:
+        return None
+    table = Table(title="over runs (checkpoints of the same model)", title_justify="left", box=box.SIMPLE_HEAVY, pad_edge=False)
+    for name in ("dataset", "model", "runs", "mean", "std", "min", "max"):
+        table.add_column(name, justify="left" if name in ("dataset", "model") else "right", no_wrap=True)
+    for (dataset, name), values in sorted(repeated.items()):
+        table.add_row(dataset, name, str(len(values)), f"{statistics.mean(values):.2f}%", f"{statistics.stdev(values):.2f}",
+                      f"{min(values):.2f}%", f"{max(values):.2f}%")
     return table
 
 
