@@ -281,3 +281,13 @@ def test_tensorboard_events_when_installed(data_dir, tmp_path, monkeypatch):
     Trainer(tiny_config(tmp_path), tmp_path / "tb").run()
     assert written[0] == ("dir", str(tmp_path / "tb" / "tensorboard")) and written[-1] == ("closed",)
     assert ("test_acc", 2) in written and ("lr", 0) in written
+
+
+def test_model_config_mirrors_model_spec():
+    import dataclasses
+
+    from shiftnet.config import ModelConfig
+    from shiftnet.models import ModelSpec
+
+    spec_fields = [f.name for f in dataclasses.fields(ModelSpec) if f.name != "num_classes"]
+    assert [f.name for f in dataclasses.fields(ModelConfig)] == spec_fields
