@@ -206,3 +206,19 @@ def test_kernel_source_logic_matches_reference_on_the_host(host_kernels, dtype, 
                 out.view(_BITS[dtype][1]).fill_(-1)  # poison: all bits set
                 _run_on_host(host_kernels, x, out, layout, vec, index, *kd, transpose, grid, block)
                 assert torch.equal(out.view(_BITS[dtype][1]), expected.view(_BITS[dtype][1])), (shape, vec, index)
+
+
+def test_a_kernel_that_cannot_be_built_is_reported_and_disables_itself(monkeypatch):
+    def broken(device_index):
+        raise RuntimeError("NVRTC_ERROR_COMPILATION (6)")
+
+    monkeypatch.setattr(shift_cuda_module, "_module", broken)
+    monkeypatch.setattr(shift_cuda_module, "_broken", None)
+    shift_cuda_module._function.cache_clear()
+    with pytest.raises(shift_cuda_module.KernelUnavailable, match="could not be built.*NVRTC_ERROR_COMPILATION"):
+        shift_cuda_module._function(0, "shift_nchw_u32_v1_i32")
+    assert not shift_cuda_module.available()  # later calls go straight to the PyTorch path
+    shift_cuda_module._function.cache_clear()
+    with pytest.warns(UserWarning, match="could not be built"):
+        monkeypatch.setattr(shift_cuda_module, "_warned", False)
+        shift_cuda_module.warn_fallback_once(shift_cuda_module._broken)

@@ -20,6 +20,11 @@ _BITS = {torch.float16: "u16", torch.bfloat16: "u16", torch.float32: "u32", torc
 _VEC = {"u16": 8, "u32": 4, "u64": 2}  # elements per thread for 16-byte stores
 THREADS = 256
 _warned = False
+_broken: str | None = None  # why the kernel could not be built, once it failed
+
+
+class KernelUnavailable(RuntimeError):
+    """CuPy is there but the kernel cannot be compiled or loaded on this GPU."""
 
 
 def kernel_source() -> str:
@@ -37,9 +42,13 @@ def kernel_names() -> list[str]:
     ]
 
 
-@functools.lru_cache(maxsize=1)
 def available() -> bool:
-    """CuPy importable and able to see a GPU (checked once per process)."""
+    """CuPy importable, able to see a GPU, and the kernel not known to be broken."""
+    return _broken is None and _cupy_sees_gpu()
+
+
+@functools.lru_cache(maxsize=1)
+def _cupy_sees_gpu() -> bool:
     try:
         import cupy
 
@@ -48,14 +57,14 @@ def available() -> bool:
         return False
 
 
-def warn_fallback_once() -> None:
+def warn_fallback_once(reason: str | None = None) -> None:
     global _warned
     if not _warned:
         _warned = True
+        why = reason or "CuPy is not installed or cannot use the GPU"
         warnings.warn(
-            "shiftnet: CuPy is not installed or cannot use the GPU, so the shift runs through the (exact, slower) "
-            "PyTorch path. Install the matching extra, e.g. pip install 'shiftnet[cuda13]', or set "
-            "SHIFTNET_SHIFT_IMPL=torch to silence this.",
+            f"shiftnet: {why}, so the shift runs through the (exact, slower) PyTorch path. Install the matching "
+            "extra, e.g. pip install 'shiftnet[cuda13]', or set SHIFTNET_SHIFT_IMPL=torch to silence this.",
             stacklevel=3,
         )
 
@@ -70,7 +79,12 @@ def _module(device_index: int):
 
 @functools.lru_cache(maxsize=None)
 def _function(device_index: int, name: str):
-    return _module(device_index).get_function(name)
+    global _broken
+    try:
+        return _module(device_index).get_function(name)
+    except Exception as exc:  # noqa: BLE001 - NVRTC missing, compile or load failure: report, fall back
+        _broken = f"the CUDA shift kernel could not be built ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        raise KernelUnavailable(_broken) from exc
 
 
 @functools.lru_cache(maxsize=None)

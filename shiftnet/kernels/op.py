@@ -42,8 +42,14 @@ def _run(x: Tensor, kernel_size: int, dilation: int, transpose: bool, impl: str)
         from . import cuda  # imported lazily: CuPy is optional and slow to import
 
         if impl == "cupy" or cuda.available():
-            return cuda.shift_cuda(x, kernel_size, dilation, transpose)
-        cuda.warn_fallback_once()
+            try:
+                return cuda.shift_cuda(x, kernel_size, dilation, transpose)
+            except cuda.KernelUnavailable as exc:
+                if impl == "cupy":
+                    raise
+                cuda.warn_fallback_once(str(exc))
+        else:
+            cuda.warn_fallback_once()
     elif impl == "cupy":
         raise ValueError(f"impl='cupy' needs a CUDA tensor, got one on {x.device}")
     return shift_torch(x, kernel_size, dilation, transpose)
