@@ -64,13 +64,14 @@ class Scorer:
         self.batch_size = batch_size
         self.device = device
         self.amp = amp
-        self._splits: dict[str, tuple] = {}
+        self._loaders: dict[str, CifarLoader] = {}
 
     def _loader(self, dataset: str) -> CifarLoader:
-        if dataset not in self._splits:
-            self._splits[dataset] = load_split(self.data_dir, dataset, train=False)
-        images, labels = self._splits[dataset]
-        return CifarLoader(images, labels, self.batch_size, train=False, mean=SEED_MEAN, std=SEED_STD, device=self.device)
+        if dataset not in self._loaders:  # the split moves to the device once, for every checkpoint
+            images, labels = load_split(self.data_dir, dataset, train=False)
+            self._loaders[dataset] = CifarLoader(images, labels, self.batch_size, train=False, mean=SEED_MEAN,
+                                                 std=SEED_STD, device=self.device)
+        return self._loaders[dataset]
 
     def score(self, path: Path, dataset: str | None) -> dict:
         state, spec, meta = load_checkpoint(path)
