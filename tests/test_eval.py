@@ -242,3 +242,15 @@ def test_mean_and_std_over_runs_of_the_same_model(data_dir, tmp_path):
     assert "over runs" in result.output and " 3 " in result.output
     single = runner.invoke(app, ["eval", paths[0]], env={"COLUMNS": "160"})
     assert "over runs" not in single.output
+
+
+@pytest.mark.parametrize("args,message", [(["--amp", "fp8"], "--amp must be off, bf16 or fp16"),
+                                          (["--batch-size", "0"], "--batch-size must be >= 1"),
+                                          (["--dataset", "svhn"], "unknown dataset 'svhn'")])
+def test_eval_bad_flags(args, message, data_dir, tmp_path):
+    model = create_model("resnet8")
+    path = tmp_path / "m.safetensors"
+    save_weights(path, model, model.spec, dataset="cifar10")
+    result = runner.invoke(app, ["eval", str(path), *args])
+    assert result.exit_code == 2 and message in stderr_of(result)
+    assert len(stderr_of(result).strip().splitlines()) == 1

@@ -60,3 +60,9 @@ def test_without_matplotlib(tmp_path, monkeypatch):
     result = runner.invoke(app, ["plot", "params", "--out", str(tmp_path / "x.png")])
     assert result.exit_code == 1 and "pip install 'shiftnet[plot]'" in stderr_of(result)
     assert not (tmp_path / "x.png").exists()
+
+
+def test_plot_bad_dataset(tmp_path):
+    result = runner.invoke(app, ["plot", "params", "--dataset", "imagenet", "--out", str(tmp_path / "x.png")])
+    assert result.exit_code == 2 and "--dataset must be cifar10 or cifar100" in stderr_of(result)
+    assert not (tmp_path / "x.png").exists()
