@@ -73,7 +73,8 @@ def make_zip(path: Path, files: dict[str, bytes], symlinks: dict[str, str] | Non
 
 class Server:
     """Serves files from memory on 127.0.0.1. Per path behaviour: 'ok', 'cut' (first response stops
-    halfway), 'norange' (ignores Range), 'hang' (never answers), or 404 for unknown paths."""
+    halfway), 'norange' (ignores Range), 'hang' (never answers), 'endless' (no Content-Length,
+    the file's bytes repeated until the client hangs up), or 404 for unknown paths."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
@@ -95,6 +96,15 @@ class Server:
                 mode = server.behaviour.get(path, "ok")
                 if mode == "hang":
                     time.sleep(3)
+                    return
+                if mode == "endless":
+                    self.send_response(200)
+                    self.end_headers()
+                    try:
+                        for _ in range(1 << 20):
+                            self.wfile.write(server.files[path])
+                    except OSError:
+                        pass
                     return
                 data = server.files[path]
                 start = 0
@@ -141,5 +151,6 @@ def make_ready_cifar10(data_dir: Path, train_sizes=(16, 16, 16, 8, 8), n_test: i
         (folder / name).write_bytes(cifar_batch(size, i))
     (folder / "test_batch").write_bytes(cifar_batch(n_test, 99))
     (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": []}, protocol=2))
-    (folder / MARKER).write_text(json.dumps({"splits": ["train", "test"]}))
+    sizes = {p.name: p.stat().st_size for p in folder.iterdir() if p.name != MARKER}
+    (folder / MARKER).write_text(json.dumps({"splits": ["train", "test"], "sizes": sizes}))
     return Path(data_dir)

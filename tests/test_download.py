@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
+import hashlib
+import io
+import json
 import os
 import pickle
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -14,7 +19,7 @@ from typer.testing import CliRunner
 
 from shiftnet.cli import app
 from shiftnet.data import datasets as ds
-from shiftnet.data import load_split, prepare_dataset
+from shiftnet.data import ensure_dataset, load_split, prepare_dataset
 from shiftnet.errors import RunError, UsageError
 
 from .conftest import stderr_of
@@ -76,13 +81,113 @@ def test_server_without_range_support_restarts_cleanly(tiny, tmp_path, server):
     assert load_split(tmp_path / "data", "cifar10", train=False)[0].shape[0] == 12
 
 
-def test_official_archive_with_wrong_md5_is_refused_and_deleted(tiny, tmp_path, server, monkeypatch):
-    _, _, info = tiny
-    monkeypatch.setitem(ds.DATASETS, "cifar10", ds.DatasetInfo(**{**info.__dict__, "archive_md5": "0" * 32}))
+def _repacked(path: Path, files: dict[str, bytes]) -> Path:
+    """The same files, packed again in another order at another compression level: another archive md5."""
+    with tarfile.open(path, "w:gz", compresslevel=1) as tar:
+        for name in reversed(list(files)):
+            member = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            member.size, member.mtime = len(files[name]), 1_500_000_000
+            tar.addfile(member, io.BytesIO(files[name]))
+    return path
+
+
+def test_repacked_archive_already_in_the_data_folder_is_accepted_and_kept(tiny, tmp_path, server):
+    files, archive, info = tiny
+    for way in ("download", "train"):
+        data_dir = tmp_path / way
+        data_dir.mkdir()
+        mine = _repacked(data_dir / info.archive, files)
+        before = mine.read_bytes()
+        assert hashlib.md5(before).hexdigest() != hashlib.md5(archive.read_bytes()).hexdigest() == info.archive_md5
+        if way == "download":
+            result = runner.invoke(app, ["download", "cifar10", "--to", str(data_dir)])
+            assert result.exit_code == 0, stderr_of(result)
+            assert "not downloaded" in result.stdout and "downloaded cifar" not in result.stdout
+        else:
+            ensure_dataset("cifar10", data_dir, "train")  # what `train` runs on first use
+        assert mine.read_bytes() == before  # the user's archive is still there, unchanged
+        assert load_split(data_dir, "cifar10", train=True)[0].shape[0] == 60
+    assert server.requests == []  # nothing was downloaded
+
+
+def test_bad_archive_already_in_the_data_folder_is_kept(tiny, tmp_path, server):
+    files, _, info = tiny
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    bad = make_tar(data_dir / info.archive, dict(files, data_batch_2=files["data_batch_2"][:-1] + b"\x01"))
+    before = bad.read_bytes()
+    result = runner.invoke(app, ["download", "cifar10", "--to", str(data_dir)])
+    err = stderr_of(result)
+    assert result.exit_code == 2 and "data_batch_2 has the wrong md5" in err and "left as it is" in err, err
+    assert "downloaded" not in err and len(err.strip().splitlines()) == 1
+    assert bad.read_bytes() == before and sorted(p.name for p in data_dir.iterdir()) == [info.archive]
+    with pytest.raises(UsageError, match="left as it is"):
+        ensure_dataset("cifar10", data_dir, "train")
+    assert bad.read_bytes() == before and server.requests == []
+    # --from URL would overwrite it under the same name: refused, the file kept
+    result = runner.invoke(app, ["download", "cifar10", "--to", str(data_dir), "--from", server.url("/cifar.tar.gz")])
+    assert result.exit_code == 2 and "would replace it" in stderr_of(result) and bad.read_bytes() == before
+
+
+def test_bad_download_is_deleted_and_the_next_mirror_tried(tiny, tmp_path, server, monkeypatch):
+    files, archive, info = tiny
+    bad = make_tar(tmp_path / "bad.tar.gz", dict(files, test_batch=b"not the file"))
+    server.files["/bad.tar.gz"] = bad.read_bytes()
+    server.files["/mirror/cifar-10-python.tar.gz"] = _repacked(tmp_path / "repacked.tar.gz", files).read_bytes()
+    monkeypatch.setitem(ds.DATASETS, "cifar10", dataclasses.replace(info, urls=(server.url("/bad.tar.gz"),)))
+    monkeypatch.setenv("SHIFTNET_CIFAR_MIRRORS", server.url("/mirror/"))
+    data_dir = tmp_path / "data"
+    result = runner.invoke(app, ["download", "cifar10", "--to", str(data_dir)])
+    assert result.exit_code == 0, stderr_of(result)
+    lines = stderr_of(result).strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"trying mirror {server.url('/mirror/cifar-10-python.tar.gz')}")
+    assert "test_batch has the wrong md5" in lines[0] and "deleted it" in lines[0]
+    # the mirror's re-packed archive (its md5 is not the official one) passed on its files' md5s
+    assert (data_dir / info.archive).read_bytes() == server.files["/mirror/cifar-10-python.tar.gz"]
+    assert json.loads((data_dir / info.folder / ds.MARKER).read_text())["official_archive"] is False
+    # every source bad: exit 2, and what this run downloaded is deleted
+    monkeypatch.setenv("SHIFTNET_CIFAR_MIRRORS", server.url("/bad.tar.gz#"))
+    result = runner.invoke(app, ["download", "cifar10", "--to", str(tmp_path / "d2")])
+    assert result.exit_code == 2 and "no download passed verification" in stderr_of(result), stderr_of(result)
+    assert list((tmp_path / "d2").iterdir()) == []
+
+
+def test_first_use_download_reports_the_mirror_on_stderr(tiny, tmp_path, server, monkeypatch, capfd):
+    _, archive, info = tiny
+    server.files["/mirror/cifar-10-python.tar.gz"] = archive.read_bytes()
+    monkeypatch.setitem(ds.DATASETS, "cifar10", dataclasses.replace(info, urls=(server.url("/gone.tar.gz"),)))
+    monkeypatch.setenv("SHIFTNET_CIFAR_MIRRORS", server.url("/mirror"))
+    ensure_dataset("cifar10", tmp_path / "data", "train")
+    err = capfd.readouterr().err.strip().splitlines()
+    assert err == [f"trying mirror {server.url('/mirror/cifar-10-python.tar.gz')} ({server.url('/gone.tar.gz')}: "
+                   f"HTTP 404 Not Found)"]
+
+
+def test_hand_unpacked_folder_is_verified_in_place_and_altered_data_noticed(tiny, tmp_path, server):
+    files, _, info = tiny
+    folder = tmp_path / "data" / info.folder
+    folder.mkdir(parents=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
     result = runner.invoke(app, ["download", "cifar10", "--to", str(tmp_path / "data")])
-    assert result.exit_code == 2 and "md5" in stderr_of(result)
-    assert not (tmp_path / "data" / "cifar-10-python.tar.gz").exists()
-    assert not (tmp_path / "data" / info.folder).exists()
+    assert result.exit_code == 0 and "from the files already in the folder" in result.stdout, result.stdout
+    assert server.requests == [] and load_split(tmp_path / "data", "cifar10", train=False)[0].shape[0] == 12
+    # data altered after verification: every load notices, nothing is replaced
+    (folder / "test_batch").write_bytes(files["test_batch"][:-100])
+    with pytest.raises(UsageError, match="changed after it was verified .test_batch is"):
+        load_split(tmp_path / "data", "cifar10", train=False)
+    with pytest.raises(UsageError, match="changed after it was verified"):
+        ensure_dataset("cifar10", tmp_path / "data", "test")
+    result = runner.invoke(app, ["download", "cifar10", "--to", str(tmp_path / "data")])
+    assert result.exit_code == 2 and "left as it is" in stderr_of(result)
+    assert (folder / "test_batch").read_bytes() == files["test_batch"][:-100] and server.requests == []
+    # restored: accepted again, without a download
+    (folder / "test_batch").write_bytes(files["test_batch"])
+    assert load_split(tmp_path / "data", "cifar10", train=False)[0].shape[0] == 12
+    # a marker of an older version (no sizes) is still trusted
+    marker = folder / ds.MARKER
+    marker.write_text(json.dumps({"splits": ["train", "test"]}))
+    assert ds.ready_splits(tmp_path / "data", info) == ["train", "test"]
 
 
 def test_wrong_file_md5_leaves_nothing_valid(tiny, tmp_path):
@@ -145,23 +250,37 @@ def test_server_that_never_answers_times_out(tiny, tmp_path, server, monkeypatch
     assert not (tmp_path / "data" / "cifar-10-batches-py").exists()
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
 def test_disk_full_during_extraction(tiny, tmp_path, monkeypatch):
+    """Every file the extraction writes goes to /dev/full: the kernel's real ENOSPC."""
+    from shiftnet.data import archives
+
     _, archive, info = tiny
+    real_open = open
 
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
+    def full_disk_open(path, mode="r", *args, **kwargs):
+        return real_open("/dev/full" if "w" in mode else path, mode, *args, **kwargs)
 
-    monkeypatch.setattr("shiftnet.data.archives.shutil.copyfileobj", full)
+    monkeypatch.setattr(archives, "open", full_disk_open, raising=False)
     result = runner.invoke(app, ["download", "cifar10", "--to", str(tmp_path / "data"), "--from", str(archive)])
-    assert result.exit_code == 1 and "disk full" in stderr_of(result)
+    assert result.exit_code == 1 and "disk full" in stderr_of(result), stderr_of(result)
+    assert list((tmp_path / "data").iterdir()) == []
+    # and when the free space is known to be too small, nothing is written at all
+    monkeypatch.undo()
+    monkeypatch.setitem(ds.DATASETS, "cifar10", info)
+    almost_full = shutil._ntuple_diskusage(10**9, 10**9, 1000)
+    monkeypatch.setattr("shiftnet.data.archives.shutil.disk_usage", lambda path: almost_full)
+    result = runner.invoke(app, ["download", "cifar10", "--to", str(tmp_path / "data"), "--from", str(archive)])
+    assert result.exit_code == 1 and "disk full: unpacking needs" in stderr_of(result), stderr_of(result)
     assert list((tmp_path / "data").iterdir()) == []
 
 
 def test_interrupted_install_keeps_the_previous_verified_copy(tiny, tmp_path, monkeypatch):
-    _, archive, info = tiny
+    files, archive, info = tiny
     data_dir = tmp_path / "data"
-    prepare_dataset("cifar10", data_dir, str(archive))
-    (data_dir / info.folder / ds.MARKER).unlink()  # pretend it needs redoing
+    test_only = {k: v for k, v in files.items() if k not in info.train_files}
+    prepare_dataset("cifar10", data_dir, str(make_tar(tmp_path / "test-only.tar.gz", test_only)))
+    assert ds.ready_splits(data_dir, info) == ["test"]  # so the full archive is installed over it
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -170,7 +289,7 @@ def test_interrupted_install_keeps_the_previous_verified_copy(tiny, tmp_path, mo
     with pytest.raises(KeyboardInterrupt):
         prepare_dataset("cifar10", data_dir, str(archive))
     assert sorted(p.name for p in data_dir.iterdir()) == [info.folder]  # no staging left behind
-    assert ds.ready_splits(data_dir, info) == []  # and nothing claims to be verified
+    assert ds.ready_splits(data_dir, info) == ["test"]  # the previous verified copy, as it was
 
 
 def test_malicious_pickle_in_the_data_is_refused(tiny, tmp_path, monkeypatch):
@@ -255,3 +374,44 @@ def test_first_use_download_failure_says_how_to_fetch(tmp_path, monkeypatch):
     monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
     with pytest.raises(RunError, match="shiftnet download cifar10 --to .* --from ARCHIVE_OR_URL"):
         ensure_dataset("cifar10", tmp_path, "train")
+
+
+def test_download_caps_refuse_big_and_endless_servers(tiny, tmp_path, server, monkeypatch):
+    _, archive, _ = tiny
+    monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
+    data = archive.read_bytes()
+    cap = len(data) - 1  # one byte short of the archive
+    monkeypatch.setattr("shiftnet.data.prepare.CIFAR_MAX_DOWNLOAD", cap)
+    server.files["/big.tar.gz"] = data
+    server.files["/endless.tar.gz"] = data[:1000]
+    server.behaviour["/endless.tar.gz"] = "endless"
+    for path, message in (("/big.tar.gz", "announces"), ("/endless.tar.gz", "sent more than")):
+        data_dir = tmp_path / path.strip("/")
+        result = runner.invoke(app, ["download", "cifar10", "--to", str(data_dir), "--from", server.url(path)])
+        err = stderr_of(result)
+        assert result.exit_code == 1 and message in err and "cap" in err, err
+        assert list(data_dir.iterdir()) == []  # no .part left, nothing else either
+        assert [p for p, _ in server.requests].count(path) == 1  # not retried: it would do it again
+    # the real cap passes a real-sized file
+    monkeypatch.setattr("shiftnet.data.prepare.CIFAR_MAX_DOWNLOAD", len(data))
+    ok = runner.invoke(app, ["download", "cifar10", "--to", str(tmp_path / "ok"), "--from", server.url("/big.tar.gz")])
+    assert ok.exit_code == 0, stderr_of(ok)
+
+
+@pytest.mark.realdata
+def test_real_repacked_cifar10_archive_in_the_data_folder_is_accepted(shared_data, tmp_path, monkeypatch):
+    """The shared archive holds the official files re-packed (its own md5 is not the official one)."""
+    real = shared_data / "cifar-10-python.tar.gz"
+    digest = hashlib.md5()
+    with open(real, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    assert digest.hexdigest() != ds.CIFAR10.archive_md5
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "cifar-10-python.tar.gz").symlink_to(real)
+    monkeypatch.setitem(ds.DATASETS, "cifar10", dataclasses.replace(ds.CIFAR10, urls=("http://127.0.0.1:9/x",)))
+    result = runner.invoke(app, ["download", "cifar10", "--to", str(data_dir)])
+    assert result.exit_code == 0, stderr_of(result)
+    assert (data_dir / "cifar-10-python.tar.gz").resolve() == real.resolve()
+    assert ds.ready_splits(data_dir, ds.CIFAR10) == ["train", "test"]

@@ -2,17 +2,28 @@
 
 Each command body runs inside ``cli_errors()``: a ``ValueError``/``UsageError`` becomes one line on
 stderr and exit 2, any other exception one line and exit 1; ``--debug`` or ``SHIFTNET_DEBUG=1``
-re-raises so the traceback shows. Ctrl-C exits 130 with one line.
+re-raises so the traceback shows. Ctrl-C exits 130 with one line. Errors found while parsing the
+command line itself (an unknown flag, a value of the wrong type) get the same one line and exit 2
+from ``OneLineErrors``, the root group, instead of Typer's usage box.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import sys
 
 import typer
 from rich.console import Console
+from rich.progress import Progress
+from typer.core import TyperGroup
+
+try:  # recent Typer vendors Click as typer._click; older ones use the click package
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - depends on the installed Typer
+    from click import exceptions as click_exceptions
 
 from ..errors import ShiftnetError
 
@@ -60,3 +71,55 @@ def cli_errors():
         if code == 1 and not isinstance(exc, ShiftnetError):
             message = f"{type(exc).__name__}: {message} (rerun with --debug for the traceback)"
         raise fail(message.splitlines()[0] if code == 2 else " ".join(message.split()), code) from None
+
+
+class OneLineErrors(TyperGroup):
+    """The root command group: a command-line parsing error is one line on stderr, exit 2.
+
+    Typer draws a usage panel over several lines; scripts and the error contract want one line
+    that names the problem and where the help is. Help (``--help``, or a group run without a
+    command) is printed as before.
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_exceptions.ClickException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # the help is already printed
+                sys.exit(exc.exit_code)
+            where = f"; see `{exc.ctx.command_path} --help`" if getattr(exc, "ctx", None) is not None else ""
+            message = " ".join(exc.format_message().split())[:300].rstrip(".")
+            print(f"error: {message}{where}", file=sys.stderr)
+            sys.exit(exc.exit_code)
+        except (click_exceptions.Abort, typer.Abort):
+            print("error: aborted", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def progress_display(*columns, console: Console, **options) -> Progress:
+    """A Rich progress bar that is drawn on a terminal only: elsewhere (a log, a pipe) it would
+    write nothing useful but an empty line when it stops."""
+    return Progress(*columns, console=console, disable=not console.is_terminal, **options)
+
+
+def notice(text: str) -> None:
+    """One informational line on stderr (e.g. "trying mirror ..."), kept off stdout's results."""
+    print(text, file=sys.stderr, flush=True)
+
+
+def _finite(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def strict_json(value, **options) -> str:
+    """JSON that any parser reads: NaN and infinities (not JSON) become null."""
+    return json.dumps(_finite(value), allow_nan=False, **options)

@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from typing_extensions import Annotated
 
 from ..data import default_data_dir, prepare_dataset
 from ..data.fetch import is_url
 from ..data.pretrained import fetch_archive, resolve_names
-from .common import cli_errors, console, err_console
+from .common import cli_errors, console, err_console, notice, progress_display
 
 download_app = typer.Typer(help="Download and verify CIFAR-10/100 or pretrained checkpoints.", no_args_is_help=True)
 
@@ -23,31 +23,49 @@ From = Annotated[Optional[str], typer.Option("--from", help="A URL or a local ar
 
 @contextlib.contextmanager
 def byte_progress(label: str):
-    """A Rich progress bar (bytes, rate, ETA) fed by the downloader's callback."""
-    with Progress(TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                  console=err_console, transient=True) as progress:
-        task = progress.add_task(label, total=None)
+    """A Rich progress bar (bytes, rate, ETA) fed by the downloader's callback. It appears only
+    once bytes flow (a local archive shows none) and only on a terminal."""
+    progress = None
+    task = None
 
-        def update(total, advance):
-            if total is not None:
-                progress.update(task, total=total, completed=advance)
-            else:
-                progress.advance(task, advance)
+    def update(total, advance):
+        nonlocal progress, task
+        if progress is None:
+            progress = progress_display(TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                                        TimeRemainingColumn(), console=err_console, transient=True)
+            progress.start()
+            task = progress.add_task(label, total=None)
+        if total is not None:
+            progress.update(task, total=total, completed=advance)
+        else:
+            progress.advance(task, advance)
 
+    try:
         yield update
+    finally:
+        if progress is not None:
+            progress.stop()
 
 
 def _dataset(name: str, to: Optional[Path], source: Optional[str]) -> None:
     with cli_errors():
         folder = default_data_dir(to)
         with byte_progress(f"downloading {name}") as update:
-            result = prepare_dataset(name, folder, source, update)
+            result = prepare_dataset(name, folder, source, update, notice)
         if result["status"] == "already verified":
-            console.print(f"{name}: already downloaded and verified in {result['folder']}; nothing to do")
+            console.print(f"{name}: already verified in {result['folder']}; nothing to do")
+            return
+        if result["status"] == "verified in place":
+            origin = "the files already in the folder"
+        elif result["downloaded"]:
+            origin = f"downloaded {Path(result['archive']).name}"
         else:
-            console.print(f"{name}: verified every file's md5 (splits: {', '.join(result['splits'])}) in {result['folder']}")
-            if result["splits"] == ["test"]:
-                console.print("[yellow]note:[/] this archive holds only the test split: enough for `shiftnet eval`, not for training")
+            origin = f"{result['archive']}, not downloaded"
+        console.print(f"{name}: verified every file's md5 (splits: {', '.join(result['splits'])}; from {origin}) "
+                      f"in {result['folder']}")
+        if result["splits"] == ["test"]:
+            console.print("[yellow]note:[/] this archive holds only the test split: enough for `shiftnet eval`, "
+                          "not for training")
 
 
 @download_app.command("cifar10")
@@ -81,6 +99,9 @@ def download_checkpoints(
             if source is not None and len(entries) > 1:
                 entry_source = source.rstrip("/") + "/" + entry.file if is_url(source) else str(Path(source) / entry.file)
             with byte_progress(f"downloading {entry.file}") as update:
-                record = fetch_archive(entry, to, entry_source, update)
+                record = fetch_archive(entry, to, entry_source, update, notice)
             note = "verified against the registry" if record.get("sha256_known") else "not in the registry yet: record it"
-            console.print(f"{entry.name}: {record['status']} ({len(record['files'])} files) sha256 {record['sha256']} ({note})")
+            how = "" if record["status"] == "already unpacked" else (
+                " (downloaded)" if record["downloaded"] else " (not downloaded)")
+            console.print(f"{entry.name}: {record['status']}{how} ({len(record['files'])} files) "
+                          f"sha256 {record['sha256']} ({note})")

@@ -1,8 +1,9 @@
 """CIFAR-10 and CIFAR-100: where they come from, how to verify them, and how to load them fast.
 
 A data set folder is *ready* only when its marker file exists; the marker is written last, after
-every data file matched its official md5 (FIELD_NOTES §3.2), so an interrupted download or
-extraction can never look valid. Loading reads the python-version pickles once, through a
+every data file matched its official md5, so an interrupted download or extraction can never look
+valid. The marker records each file's size, checked at every load, so data altered afterwards is
+noticed instead of trained on. Loading reads the python-version pickles once, through a
 restricted unpickler, into uint8 tensors: no PIL, no per-image Python.
 """
 
@@ -90,8 +91,8 @@ def default_data_dir(data_dir: str | Path | None = None) -> Path:
     return Path(os.environ.get("SHIFTNET_DATA", "data"))
 
 
-def verify_folder(folder: Path, info: DatasetInfo) -> list[str]:
-    """md5 every data file present; return the splits available. Wrong or missing files raise."""
+def check_folder(folder: Path, info: DatasetInfo) -> tuple[list[str], list[str]]:
+    """md5 every data file present: (splits complete and correct, problems found)."""
     problems, splits = [], []
     for split, files in (("train", info.train_files), ("test", info.test_files), ("meta", info.meta_files)):
         present = [name for name in files if (folder / name).is_file()]
@@ -108,25 +109,60 @@ def verify_folder(folder: Path, info: DatasetInfo) -> list[str]:
             splits.append(split)
     if not (folder / next(iter(info.meta_files))).is_file():
         problems.append(f"{next(iter(info.meta_files))} missing")
-    if problems or not splits:
-        detail = "; ".join(problems) or "no data files found"
-        raise UsageError(f"{info.name} files in {folder} failed verification ({detail}); "
+    if not splits and not problems:
+        problems.append("no data files found")
+    return splits, problems
+
+
+def verify_folder(folder: Path, info: DatasetInfo) -> list[str]:
+    """The splits of an unpacked archive's folder; wrong or missing files raise."""
+    splits, problems = check_folder(folder, info)
+    if problems:
+        raise UsageError(f"{info.name} files in {folder} failed verification ({'; '.join(problems)}); "
                          f"the archive is corrupt or not the official data set")
     return splits
 
 
-def ready_splits(data_dir: Path, info: DatasetInfo) -> list[str]:
-    """Splits recorded by the marker of a verified folder; [] if the folder is not ready."""
-    marker = data_dir / info.folder / MARKER
+def marker_state(data_dir: Path, info: DatasetInfo) -> tuple[list[str], str | None]:
+    """(splits the marker vouches for, what changed since) of ``data_dir/<folder>``.
+
+    ([], None): no readable marker, the folder is not ready. A marker records each file's size at
+    verification; a file that is missing or of another size now is reported as the second item
+    (and its splits must not be used). Markers of older versions, without sizes, are trusted.
+    """
+    folder = data_dir / info.folder
     try:
-        record = json.loads(marker.read_text())
-        return list(record["splits"])
+        record = json.loads((folder / MARKER).read_text())
+        splits = [s for s in record["splits"] if s in ("train", "test")]
     except (OSError, ValueError, KeyError, TypeError):
-        return []
+        return [], None
+    sizes = record.get("sizes")
+    if not isinstance(sizes, dict):
+        return splits, None
+    for name in info.all_files:
+        if name not in sizes:
+            continue
+        try:
+            actual = (folder / name).stat().st_size
+        except OSError:
+            return splits, f"{name} is missing"
+        if actual != sizes[name]:
+            return splits, f"{name} is {actual} bytes, not the {sizes[name]} it had when verified"
+    return splits, None
+
+
+def ready_splits(data_dir: Path, info: DatasetInfo) -> list[str]:
+    """Splits recorded by the marker of a verified, unchanged folder; [] if the folder is not ready."""
+    splits, changed = marker_state(Path(data_dir), info)
+    return [] if changed else splits
 
 
 def require_split(data_dir: Path, info: DatasetInfo, split: str) -> Path:
-    splits = ready_splits(data_dir, info)
+    splits, changed = marker_state(data_dir, info)
+    if changed:
+        raise UsageError(f"{info.name} data in {data_dir / info.folder} changed after it was verified ({changed}): "
+                         f"restore the file, or move the folder away and run "
+                         f"`shiftnet download {info.name} --to {data_dir}`")
     if split not in splits:
         if splits:
             hint = f"it holds only the {'/'.join(splits)} split; download the full archive"

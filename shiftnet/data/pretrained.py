@@ -1,8 +1,9 @@
 """Registry (``pretrained.json``, data not code) and download of pretrained checkpoint archives.
 
-An archive is fetched like a data set (``.part`` + resume + retries), its sha256 checked where the
-registry knows it (and printed where it does not, so it can be recorded), then unpacked with the
-same safety rules into ``<to>/<name>/`` through a staging folder and a marker written last.
+An archive is fetched like a data set (``.part`` + resume + retries + byte cap), its sha256 checked
+where the registry knows it (and printed where it does not, so it can be recorded), then unpacked
+with the same safety rules and size limits into ``<to>/<name>/`` through a staging folder and a
+marker written last.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ..fileio import atomic_write_text, file_digest
-from .archives import extract, remove_tree, same_filesystem_move
-from .fetch import Progress, download, is_url, local_source
+from .archives import CHECKPOINT_LIMITS, extract, remove_tree, same_filesystem_move
+from .fetch import Notice, Progress, download, is_url, local_source
 
 MARKER = ".shiftnet-verified.json"
 
@@ -47,27 +48,54 @@ def resolve_names(name: str) -> list[PretrainedArchive]:
     return [entries[name]]
 
 
-def fetch_archive(entry: PretrainedArchive, to_dir: Path, source: str | None, progress: Progress | None) -> dict:
-    """Download (or take) one archive, verify its sha256 if known, unpack it; returns a record."""
+def fetch_archive(entry: PretrainedArchive, to_dir: Path, source: str | None, progress: Progress | None,
+                  notice: Notice | None = None) -> dict:
+    """Download (or take) one archive, verify its sha256 if known, unpack it; returns a record.
+
+    An archive this run did not download (``--from FILE``, or one already in ``to_dir``) is never
+    deleted, whatever is wrong with it; one this run downloaded and found bad is.
+    """
     target_folder = to_dir / entry.name
     if (target_folder / MARKER).is_file():
-        record = json.loads((target_folder / MARKER).read_text())
-        return {**record, "status": "already unpacked"}
-    if source is not None and not is_url(source):
-        archive = local_source(source)
-    elif source is not None and source.startswith("file://"):
-        archive = local_source(source)
-    else:
-        archive = to_dir / entry.file
-        if not archive.is_file():
-            download([source or entry.url], archive, progress)
+        try:
+            record = json.loads((target_folder / MARKER).read_text())
+            return {**record, "status": "already unpacked", "folder": str(target_folder)}
+        except (OSError, ValueError, TypeError):
+            raise UsageError(f"{target_folder / MARKER} is unreadable: move {target_folder} away and rerun") from None
+    if target_folder.is_dir() and any(target_folder.iterdir()):
+        raise UsageError(f"{target_folder} exists and was not unpacked by shiftnet (no {MARKER}): "
+                         f"move it away and rerun")
+    if source is not None and (not is_url(source) or source.startswith("file://")):
+        return {**_unpack(entry, local_source(source), to_dir), "downloaded": False}
+    archive = to_dir / entry.file
+    if archive.is_file() and source is None:
+        try:
+            return {**_unpack(entry, archive, to_dir), "downloaded": False}
+        except UsageError as exc:
+            raise UsageError(f"{archive} was already there and {exc}; it was left as it is: "
+                             f"move it away and rerun to download afresh") from None
+    if archive.exists():
+        raise UsageError(f"{archive} already exists and downloading {source} would replace it: "
+                         f"pass --from {archive} to use it, or move it away")
+    result: dict = {}
+
+    def check(path: Path) -> None:
+        result.update(_unpack(entry, path, to_dir))
+
+    download([source or entry.url], archive, progress, notice=notice, check=check)
+    return {**result, "downloaded": True}
+
+
+def _unpack(entry: PretrainedArchive, archive: Path, to_dir: Path) -> dict:
+    """sha256 check (where the registry knows it), then extraction through a staging folder."""
+    target_folder = to_dir / entry.name
     digest = file_digest(archive)
     if entry.sha256 is not None and digest != entry.sha256:
-        raise UsageError(f"{archive.name} has sha256 {digest}, expected {entry.sha256}: delete it and download again")
+        raise UsageError(f"{archive.name} has sha256 {digest}, expected {entry.sha256}")
     staging = to_dir / f".{entry.name}.staging-{os.getpid()}"
     remove_tree(staging)
     try:
-        files = extract(archive, staging)
+        files = extract(archive, staging, CHECKPOINT_LIMITS)
         record = {"name": entry.name, "archive": archive.name, "sha256": digest, "sha256_known": entry.sha256 is not None,
                   "files": files, "unpacked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         atomic_write_text(staging / MARKER, json.dumps(record, indent=2))
