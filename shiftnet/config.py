@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import yaml
 
 from .data.datasets import DATASETS
-from .errors import UsageError
+from .errors import UsageError, short_repr
 from .kernels import IMPLS
 from .models import ModelSpec
 
@@ -115,38 +116,95 @@ def _merge(base: dict, update: dict) -> dict:
     return out
 
 
+# A config is a few dozen lines; a bigger file is a mistake (or an attack) and is not parsed.
+MAX_CONFIG_BYTES = 1 << 20
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without aliases: ``*name`` can make a small file expand without bound (the
+    "billion laughs"), and a config never needs them."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, f"alias *{event.anchor[:30]} is not allowed "
+                                              f"in a config file (write the value out)", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+# YAML 1.1 (PyYAML) reads `lr: 1e-3` as the string "1e-3"; YAML 1.2 and every user read a number.
+_NoAliasLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
+def _parse_yaml(path: Path):
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise UsageError(f"config file {path} not found") from None
+    except OSError as exc:
+        raise UsageError(f"config file {path} cannot be read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise UsageError(f"config file {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB: not a shiftnet config")
+    try:
+        return yaml.load(raw.decode("utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+    except UnicodeDecodeError:
+        raise UsageError(f"config file {path} is not UTF-8 text") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())[:200]
+        raise UsageError(f"config file {path} is not valid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise UsageError(f"config file {path} is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer too long for Python to convert
+        raise UsageError(f"config file {path} holds a value that cannot be read ({str(exc)[:100]})") from None
+
+
 def read_yaml(path: Path, _seen: tuple = ()) -> dict:
     """A config file as a nested dict, ``extends`` chains merged (child values win)."""
     path = Path(path)
     if path in _seen:
         raise UsageError(f"config {path} extends itself (cycle: {' -> '.join(map(str, _seen + (path,)))})")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except FileNotFoundError:
-        raise UsageError(f"config file {path} not found") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"config file {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    data = _parse_yaml(path)
+    if data is None:
+        data = {}
     if not isinstance(data, dict):
         raise UsageError(f"config file {path} must be a mapping of sections (model, data, optim, run)")
     parent = data.pop("extends", None)
     if parent is not None:
+        if not isinstance(parent, str):
+            raise UsageError(f"config file {path}: extends must be a file name, got {short_repr(parent)}")
         data = _merge(read_yaml(path.parent / parent, _seen + (path,)), data)
     return data
 
 
+def _name(key) -> str:
+    """A key of a config file for a message (keys can be anything YAML allows, of any length)."""
+    if isinstance(key, str):
+        return key if len(key) <= 40 else key[:37] + "..."
+    return short_repr(key, 40)
+
+
+def _names(keys) -> str:
+    return ", ".join(sorted(_name(k) for k in keys))
+
+
 def from_dict(data: dict) -> Config:
-    unknown = sorted(set(data) - set(SECTIONS))
+    unknown = set(data) - set(SECTIONS)
     if unknown:
-        raise UsageError(f"unknown config section(s) {', '.join(unknown)}; valid: {', '.join(SECTIONS)}")
+        raise UsageError(f"unknown config section(s) {_names(unknown)}; valid: {', '.join(SECTIONS)}")
     sections = {}
     for name, cls in SECTIONS.items():
         values = data.get(name) or {}
         if not isinstance(values, dict):
             raise UsageError(f"config section {name!r} must be a mapping")
         valid = {f.name for f in dataclasses.fields(cls)}
-        bad = sorted(set(values) - valid)
+        bad = set(values) - valid
         if bad:
-            raise UsageError(f"unknown key(s) {', '.join(f'{name}.{b}' for b in bad)}; valid {name} keys: {', '.join(sorted(valid))}")
+            raise UsageError(f"unknown key(s) {_names(f'{name}.{_name(b)}' for b in bad)}; "
+                             f"valid {name} keys: {', '.join(sorted(valid))}")
         sections[name] = cls(**values)
     return validate(Config(**sections))
 
@@ -158,7 +216,9 @@ def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None
         if value is None:
             continue
         section, key = dotted.split(".", 1)
-        data.setdefault(section, {})[key] = value
+        if not isinstance(data.get(section), dict):
+            data[section] = {}
+        data[section][key] = value
     return from_dict(data)
 
 
@@ -167,27 +227,79 @@ def _check(condition: bool, message: str) -> None:
         raise UsageError(message)
 
 
+# Bounds that a real run never reaches, so that a typo (or 1e300) is refused before it overflows.
+INT_RULES = {  # key: (smallest, largest)
+    "data.batch_size": (1, 1 << 20), "data.eval_batch_size": (1, 1 << 20), "optim.epochs": (1, 100_000),
+    "run.seed": (0, 2**63 - 1), "run.limit_batches": (1, 1 << 31),
+}
+FLOAT_RULES = {  # key: (test, the range in words)
+    "optim.lr": (lambda v: 0 < v <= 100, "in (0, 100]"), "optim.momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "optim.weight_decay": (lambda v: 0 <= v <= 1, "in [0, 1]"), "optim.gamma": (lambda v: 0 < v <= 1, "in (0, 1]"),
+}
+BOOL_KEYS = ("optim.nesterov", "optim.reset_momentum_each_epoch", "run.channels_last", "run.compile",
+             "run.deterministic", "run.sync_bn", "run.select_on_test")
+STRING_KEYS = ("model.arch", "model.reduction_mode", "model.shortcut_rule", "data.dataset", "data.normalization",
+               "optim.schedule", "run.device", "run.amp", "run.bn_weight_init", "run.shift_impl")
+OPTIONAL_STRING_KEYS = ("data.data_dir", "run.name", "run.out")
+
+
+def _got(value) -> str:
+    """How a refused value is shown: YAML booleans by name, since ``true`` looks like a number to no one."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    return short_repr(value)
+
+
+def _finite_number(value) -> bool:
+    """int or finite float, not bool (an int of any size is finite; math.isfinite would overflow)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
+
+
+def _validate_types(config: Config) -> None:
+    """Type and range of every scalar: booleans are not numbers, numbers are finite and bounded."""
+    def get(key):
+        section, name = key.split(".")
+        return getattr(getattr(config, section), name)
+
+    for key, (low, high) in INT_RULES.items():
+        value = get(key)
+        if value is None and key == "run.limit_batches":
+            continue
+        _check(isinstance(value, int) and not isinstance(value, bool) and low <= value <= high,
+               f"{key.split('.')[1]} must be an integer from {low} to {high}, got {_got(value)}")
+    for key, (test, words) in FLOAT_RULES.items():
+        value = get(key)
+        _check(_finite_number(value) and test(value),
+               f"{key.split('.')[1]} must be a finite number {words}, got {_got(value)}")
+    for key in BOOL_KEYS:
+        _check(isinstance(get(key), bool), f"{key.split('.')[1]} must be true or false, got {_got(get(key))}")
+    for key in STRING_KEYS + OPTIONAL_STRING_KEYS:
+        value = get(key)
+        _check(isinstance(value, str) or (value is None and key in OPTIONAL_STRING_KEYS),
+               f"{key.split('.')[1]} must be a string, got {_got(value)}")
+    milestones = config.optim.milestones
+    _check(isinstance(milestones, list) and len(milestones) <= 1000
+           and all(isinstance(m, int) and not isinstance(m, bool) and 0 < m <= 100_000 for m in milestones),
+           f"milestones must be a list of epoch numbers from 1 to 100000, got {_got(milestones)}")
+
+
 def validate(config: Config) -> Config:
     d, o, r = config.data, config.optim, config.run
-    _check(d.dataset in DATASETS, f"unknown dataset {d.dataset!r}; choose one of {', '.join(DATASETS)}")
-    _check(isinstance(d.batch_size, int) and d.batch_size >= 1, f"batch_size must be a positive integer, got {d.batch_size!r}")
-    _check(isinstance(d.eval_batch_size, int) and d.eval_batch_size >= 1, f"eval_batch_size must be a positive integer, got {d.eval_batch_size!r}")
-    _check(d.normalization in NORMALIZATIONS, f"normalization must be one of {', '.join(NORMALIZATIONS)}, got {d.normalization!r}")
-    _check(isinstance(o.epochs, int) and o.epochs >= 1, f"epochs must be a positive integer, got {o.epochs!r}")
-    _check(isinstance(o.lr, (int, float)) and math.isfinite(o.lr) and o.lr > 0, f"lr must be a positive number, got {o.lr!r}")
-    _check(isinstance(o.momentum, (int, float)) and 0 <= o.momentum < 1, f"momentum must be in [0, 1), got {o.momentum!r}")
-    _check(isinstance(o.weight_decay, (int, float)) and o.weight_decay >= 0, f"weight_decay must be >= 0, got {o.weight_decay!r}")
-    _check(o.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {o.schedule!r}")
-    _check(isinstance(o.milestones, list) and all(isinstance(m, int) and m > 0 for m in o.milestones),
-           f"milestones must be a list of positive epoch numbers, got {o.milestones!r}")
-    _check(isinstance(o.gamma, (int, float)) and 0 < o.gamma <= 1, f"gamma must be in (0, 1], got {o.gamma!r}")
-    _check(r.amp in AMP_MODES, f"amp must be one of {', '.join(AMP_MODES)}, got {r.amp!r}")
-    _check(r.shift_impl in IMPLS, f"shift_impl must be one of {', '.join(IMPLS)}, got {r.shift_impl!r}")
-    _check(r.bn_weight_init in BN_INITS, f"bn_weight_init must be one of {', '.join(BN_INITS)}, got {r.bn_weight_init!r}")
-    _check(r.limit_batches is None or (isinstance(r.limit_batches, int) and r.limit_batches >= 1),
-           f"limit_batches must be a positive integer, got {r.limit_batches!r}")
-    _check(isinstance(r.seed, int) and r.seed >= 0, f"seed must be a non-negative integer, got {r.seed!r}")
-    _check(r.device in ("auto", "cpu", "cuda") or str(r.device).startswith("cuda:"), f"device must be auto, cpu, cuda or cuda:N, got {r.device!r}")
+    if isinstance(d.normalization, bool):  # YAML reads the README's `normalization: true` as a boolean
+        d.normalization = "true" if d.normalization else "seed"
+    _validate_types(config)
+    _check(d.dataset in DATASETS, f"unknown dataset {short_repr(d.dataset)}; choose one of {', '.join(DATASETS)}")
+    _check(d.normalization in NORMALIZATIONS, f"normalization must be one of {', '.join(NORMALIZATIONS)} (true: "
+                                              f"each data set's own statistics), got {short_repr(d.normalization)}")
+    _check(o.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {short_repr(o.schedule)}")
+    _check(r.amp in AMP_MODES, f"amp must be one of {', '.join(AMP_MODES)}, got {short_repr(r.amp)}")
+    _check(r.shift_impl in IMPLS, f"shift_impl must be one of {', '.join(IMPLS)}, got {short_repr(r.shift_impl)}")
+    _check(r.bn_weight_init in BN_INITS,
+           f"bn_weight_init must be one of {', '.join(BN_INITS)}, got {short_repr(r.bn_weight_init)}")
+    _check(r.device in ("auto", "cpu", "cuda") or r.device.startswith("cuda:"),
+           f"device must be auto, cpu, cuda or cuda:N, got {short_repr(r.device)}")
     try:
         config.model_spec()
     except ValueError as exc:

@@ -28,3 +28,17 @@ class Interrupted(ShiftnetError):
     """Ctrl-C, after whatever had to be saved was saved. Exit 130, as shells report SIGINT."""
 
     exit_code = 130
+
+
+def short_repr(value, limit: int = 60) -> str:
+    """``repr(value)`` for a message, never longer than ``limit``: a config value can be a huge
+    string, a deeply nested list or an integer of thousands of digits (whose repr() Python refuses)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    import reprlib
+
+    shortener = reprlib.Repr()
+    shortener.maxstring = shortener.maxother = limit
+    shortener.maxlevel, shortener.maxlist, shortener.maxdict = 2, 4, 4
+    text = shortener.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

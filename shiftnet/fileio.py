@@ -3,6 +3,12 @@
 Write to a temporary file in the same folder, flush and fsync, then ``os.replace`` over the target
 (atomic on POSIX), and fsync the folder so the rename itself survives a power cut. On any error the
 temporary file is removed and the previous version of the target, if any, is untouched.
+
+Writers that are not plain ``open()`` report a full disk their own way: safetensors as a
+SafetensorError naming "No space left on device", ``torch.save`` as a RuntimeError of its zip
+writer with no errno at all (then the free space decides). Both become the same "disk full" line.
+safetensors also replaces the file it is given by its own 0600 temporary, so the mode is set again
+after the writer is done: every result gets the same umask-respecting mode.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -25,6 +32,19 @@ def disk_error(exc: OSError, path: Path | str) -> RunError:
     return RunError(f"could not write {path}: {exc.strerror or exc}")
 
 
+def _full_disk_failure(exc: Exception, folder: Path) -> bool:
+    """Whether a non-OSError from a writer library means the disk filled up."""
+    text = str(exc)
+    if "No space left on device" in text or "os error 28" in text:
+        return True
+    if isinstance(exc, RuntimeError) and ("inline_container" in text or "PytorchStreamWriter" in text):
+        try:
+            return shutil.disk_usage(folder).free < (1 << 20)
+        except OSError:
+            return False
+    return False
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path | str, suffix: str = ".tmp") -> Iterator[Path]:
     """Yield a temp path next to ``target``; on success it replaces ``target`` atomically."""
@@ -33,15 +53,21 @@ def atomic_path(target: Path | str, suffix: str = ".tmp") -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results should be as readable as any other file
+    mode = 0o666 & ~_umask()  # mkstemp makes 0600; results should be as readable as any other file
+    os.chmod(tmp, mode)
     try:
         yield tmp
+        os.chmod(tmp, mode)  # the writer may have replaced the file (safetensors does, with 0600)
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     except OSError as exc:
         raise disk_error(exc, target) from exc
+    except Exception as exc:
+        if _full_disk_failure(exc, target.parent):
+            raise disk_error(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), target) from exc
+        raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from .errors import RunError
+from .errors import RunError, UsageError
 from .fileio import atomic_path
 from .models import ModelSpec, count_params, create_model
 from .report import SEED_C10_JAN2018, SEED_C100_SHIFT, SEED_ORIGINAL
@@ -76,21 +76,19 @@ def plot_accuracy_vs_params(ours: list[dict], dataset: str, out: Path) -> Path:
 
 def plot_curves(runs: list[Path], out: Path) -> Path:
     """Test accuracy, train accuracy and loss per epoch from each run's metrics.csv."""
+    curves = [(run, read_metrics(run)) for run in runs]  # every input checked before a figure exists
     plt = _pyplot()
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for run in runs:
-        path = run / "metrics.csv" if run.is_dir() else run
-        try:
-            rows = list(csv.DictReader(path.open()))
-        except FileNotFoundError:
-            raise RunError(f"{path} not found: give run folders (or their metrics.csv)") from None
-        if not rows:
-            raise RunError(f"{path} has no epochs yet")
+    for run, rows in curves:
         epochs = [int(r["epoch"]) + 1 for r in rows]
-        line = acc_ax.plot(epochs, [float(r["test_acc"]) for r in rows], marker="o", markersize=3, label=f"{run.name} test")[0]
-        acc_ax.plot(epochs, [float(r["train_acc"]) for r in rows], linestyle="--", marker="o", markersize=3, color=line.get_color(), label=f"{run.name} train")
-        loss_ax.plot(epochs, [float(r["test_loss"]) for r in rows], marker="o", markersize=3, color=line.get_color(), label=f"{run.name} test")
-        loss_ax.plot(epochs, [float(r["train_loss"]) for r in rows], linestyle="--", marker="o", markersize=3, color=line.get_color(), label=f"{run.name} train")
+        line = acc_ax.plot(epochs, [r["test_acc"] for r in rows], marker="o", markersize=3, label=f"{run.name} test")[0]
+        color = line.get_color()
+        acc_ax.plot(epochs, [r["train_acc"] for r in rows], linestyle="--", marker="o", markersize=3, color=color,
+                    label=f"{run.name} train")
+        loss_ax.plot(epochs, [r["test_loss"] for r in rows], marker="o", markersize=3, color=color,
+                     label=f"{run.name} test")
+        loss_ax.plot(epochs, [r["train_loss"] for r in rows], linestyle="--", marker="o", markersize=3, color=color,
+                     label=f"{run.name} train")
     acc_ax.set_xlabel("epoch")
     acc_ax.set_ylabel("accuracy (%)")
     loss_ax.set_xlabel("epoch")
@@ -103,6 +101,41 @@ def plot_curves(runs: list[Path], out: Path) -> Path:
         ax.legend(fontsize=7)
     fig.suptitle("training curves (dashed: train, solid: test)")
     return _save(fig, out)
+
+
+CURVE_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc")
+MAX_METRICS_BYTES = 64 << 20  # a metrics.csv grows by about 100 bytes an epoch
+
+
+def read_metrics(run: Path) -> list[dict]:
+    """The epochs of a run folder's metrics.csv (or of that file), checked before anything is drawn:
+    whatever is wrong is one UsageError naming the file and the line."""
+    path = run / "metrics.csv" if run.is_dir() else run
+    try:
+        if path.stat().st_size > MAX_METRICS_BYTES:
+            raise UsageError(f"{path} is larger than {MAX_METRICS_BYTES >> 20} MiB: not a shiftnet metrics.csv")
+        with path.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in CURVE_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise UsageError(f"{path} is not a shiftnet metrics.csv (no column {', '.join(missing)})")
+            raw = list(reader)
+    except FileNotFoundError:
+        raise UsageError(f"{path} not found: give run folders (or their metrics.csv)") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"{path} cannot be read as a metrics.csv ({getattr(exc, 'strerror', None) or exc})") from None
+    if not raw:
+        raise UsageError(f"{path} has no epochs yet")
+    rows = []
+    for number, record in enumerate(raw, 2):
+        try:
+            row = {c: float(record[c]) for c in CURVE_COLUMNS}
+        except (TypeError, ValueError):
+            raise UsageError(f"{path} line {number}: {', '.join(CURVE_COLUMNS)} must be numbers") from None
+        if not row["epoch"].is_integer() or not 0 <= row["epoch"] < 10**6:
+            raise UsageError(f"{path} line {number}: epoch must be a whole number, got {record['epoch'][:20]!r}")
+        rows.append(row)
+    return rows
 
 
 def _save(fig, out: Path) -> Path:

@@ -42,7 +42,8 @@ def test_bench_train_json_rows():
                                  "--eval-batch-size", "4", "--steps", "2", "--warmup", "1", "--device", "cpu", "--json"])
     assert result.exit_code == 0, stderr_of(result)
     rows = json.loads(result.stdout)["rows"]
-    assert [r["model"] for r in rows] == ["resnet8", "shiftresnet8_e2"]
+    assert [(r["model"], r["shift"]) for r in rows] == [("resnet8", "shift"), ("shiftresnet8_e2", "shift"),
+                                                          ("shiftresnet8_e2", "identity")]  # the shift-cost twin
     for row in rows:
         assert {"model", "batch_size", "device", "train_images_per_s", "eval_images_per_s"} <= set(row)
         assert row["batch_size"] == 4 and row["device"] == "cpu" and row["steps"] == 2

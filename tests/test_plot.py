@@ -52,7 +52,7 @@ def test_curves_png(tmp_path):
     assert result.exit_code == 0, stderr_of(result)
     assert out.read_bytes().startswith(PNG)
     missing = runner.invoke(app, ["plot", "curves", str(tmp_path / "none"), "--out", str(out)])
-    assert missing.exit_code == 1 and "not found" in stderr_of(missing)
+    assert missing.exit_code == 2 and "not found" in stderr_of(missing)
 
 
 def test_without_matplotlib(tmp_path, monkeypatch):
@@ -66,3 +66,43 @@ def test_plot_bad_dataset(tmp_path):
     result = runner.invoke(app, ["plot", "params", "--dataset", "imagenet", "--out", str(tmp_path / "x.png")])
     assert result.exit_code == 2 and "--dataset must be cifar10 or cifar100" in stderr_of(result)
     assert not (tmp_path / "x.png").exists()
+
+
+GOOD = {"dataset": "cifar10", "arch": "resnet", "knob": "original", "depth": 20, "params": 272_474, "accuracy": 91.0}
+HEADER = "epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s\n"
+
+
+@pytest.mark.parametrize("kind,content,message", [
+    ("params", "5\n", "line 1 is not a JSON object"),
+    ("params", "[]\n", "line 1 is not a JSON object"),
+    ("params", json.dumps({"dataset": "cifar10"}) + "\n", "line 1: arch must be an architecture name, got None"),
+    ("params", json.dumps(dict(GOOD, params="many")) + "\n", "params must be a positive integer, got 'many'"),
+    ("params", json.dumps(GOOD) + "\n" + json.dumps(dict(GOOD, accuracy=float("nan"))) + "\n",
+     "line 2: accuracy must be a number from 0 to 100, got nan"),
+    ("params", json.dumps(dict(GOOD, depth=True)) + "\n", "depth must be a positive integer, got True"),
+    ("params", "[" * 100_000 + "\n", "line 1 is not JSON"),
+    ("params", b"\xff\xfe\x00binary", "cannot be read as text"),
+    ("params", "folder", "is a folder"),
+    ("curves", "epoch,lr\n0,0.1\n", "metrics.csv (no column train_loss, train_acc, test_loss, test_acc)"),
+    ("curves", HEADER + "0,0.1,x,1,1,1,1,1\n", "line 2: epoch, train_loss, train_acc, test_loss, test_acc must be"),
+    ("curves", HEADER + "0,0.1,1,1,1,1,1,1\n0.5,0.1,1,1,1,1,1,1\n", "line 3: epoch must be a whole number"),
+    ("curves", HEADER + "0,0.1,1,1,1\n", "must be numbers"),
+    ("curves", HEADER, "has no epochs yet"),
+    ("curves", b"\xff\xfe\x00binary", "cannot be read as a metrics.csv"),
+    ("curves", HEADER + "0," + "9" * 200_000 + "\n", "cannot be read as a metrics.csv"),
+    ("curves", "folder", "metrics.csv not found"),
+])
+def test_malformed_plot_input_is_one_line_exit_2(tmp_path, kind, content, message):
+    path = tmp_path / ("input.jsonl" if kind == "params" else "metrics.csv")
+    if content == "folder":
+        path = tmp_path / "a-folder"
+        path.mkdir()
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    out = tmp_path / "out.png"
+    result = runner.invoke(app, ["plot", kind, str(path), "--out", str(out)])
+    err = stderr_of(result)
+    assert result.exit_code == 2 and message in err and len(err.splitlines()) == 1, (result.exit_code, err)
+    assert not out.exists()

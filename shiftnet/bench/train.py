@@ -5,6 +5,11 @@ SGD with momentum and weight decay as in the recipe. The models' steps are *inte
 of each model per round, median over rounds), so a shared, noisy machine slows them all alike and
 their ratio stays meaningful. Also reports the share of a training step spent in kernel (sys)
 time, which exposed the glibc page-fault trap (runtime.tune_allocator) on CPU.
+
+What the shift costs: each ShiftResNet can be timed beside its *twin*, the same network with every
+shift replaced by an identity (same weights, same convolutions, no data movement). The ratio of
+their step times is the price of the shift in that configuration: the number that shows whether the
+shift is fused away under ``torch.compile`` (see ``kernels/inductor.py``) or costs passes of its own.
 """
 
 from __future__ import annotations
@@ -15,9 +20,33 @@ import time
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..engine.evaluate import autocast
+from ..kernels import Shift
 from ..models import ModelSpec, count_params, create_model, set_shift_impl
+
+RECOMPILE_LIMIT = 64  # every model and its twin, in train and eval mode, compiles the same forward code
+
+
+def without_shift(model: nn.Module) -> nn.Module:
+    """``model`` with every Shift module replaced by an identity (in place), for the shift-cost twin."""
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, Shift):
+                setattr(module, name, nn.Identity())
+    return model
+
+
+def has_shift(model: nn.Module) -> bool:
+    return any(isinstance(m, Shift) for m in model.modules())
+
+
+def _allow_recompiles() -> None:
+    config = torch._dynamo.config
+    for key in ("recompile_limit", "cache_size_limit"):  # renamed across torch releases
+        if hasattr(config, key):
+            setattr(config, key, max(getattr(config, key), RECOMPILE_LIMIT))
 
 
 def _sync(device: torch.device) -> None:
@@ -28,11 +57,13 @@ def _sync(device: torch.device) -> None:
 class _Subject:
     """One model with its optimizer and fixed batches, ready to step."""
 
-    def __init__(self, spec, batch_size, device, channels_last, amp, compile_model, eval_batch_size, shift_impl):
+    def __init__(self, spec, batch_size, device, channels_last, amp, compile_model, eval_batch_size, shift_impl,
+                 twin: bool = False):
         torch.manual_seed(0)
-        self.spec, self.device, self.amp = spec, device, amp
+        self.spec, self.device, self.amp, self.twin = spec, device, amp, twin
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.model = set_shift_impl(create_model(spec), shift_impl).to(device).to(memory_format=memory_format)
+        model = set_shift_impl(create_model(spec), shift_impl)
+        self.model = (without_shift(model) if twin else model).to(device).to(memory_format=memory_format)
         self.runner = torch.compile(self.model) if compile_model else self.model
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         self.inputs = torch.randn(batch_size, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
@@ -67,7 +98,8 @@ class _Subject:
         train_step = statistics.median(self.train_times)
         threads = torch.get_num_threads() if self.device.type == "cpu" else 1
         return {
-            "model": self.spec.name, "params": count_params(self.model), "batch_size": batch_size,
+            "model": self.spec.name, "shift": "identity" if self.twin else "shift", "params": count_params(self.model),
+            "batch_size": batch_size,
             "device": self.device.type, "channels_last": channels_last, "amp": self.amp, "compile": compile_model,
             "shift_impl": shift_impl or "auto", "train_step_ms": 1e3 * train_step,
             "train_images_per_s": batch_size / train_step,
@@ -78,9 +110,18 @@ class _Subject:
 
 def bench_models(specs: list[ModelSpec], batch_size: int, device: torch.device, steps: int, warmup: int,
                  channels_last: bool, amp: str, compile_model: bool, eval_batch_size: int,
-                 shift_impl: str | None = None, progress=None) -> list[dict]:
-    """Rows for every model, timed in interleaved rounds (see the module docstring)."""
-    subjects = [_Subject(s, batch_size, device, channels_last, amp, compile_model, eval_batch_size, shift_impl) for s in specs]
+                 shift_impl: str | None = None, progress=None, shift_cost: bool = False) -> list[dict]:
+    """Rows for every model, timed in interleaved rounds (see the module docstring). With
+    ``shift_cost``, each model that has shifts is followed by its identity-shift twin, and its row
+    gets ``shift_cost``: its training step time over the twin's."""
+    if compile_model:
+        _allow_recompiles()
+    subjects = []
+    for spec in specs:
+        subjects.append(_Subject(spec, batch_size, device, channels_last, amp, compile_model, eval_batch_size, shift_impl))
+        if shift_cost and has_shift(subjects[-1].model):
+            subjects.append(_Subject(spec, batch_size, device, channels_last, amp, compile_model, eval_batch_size,
+                                     shift_impl, twin=True))
     for round_index in range(warmup + steps):
         for subject in subjects:
             subject.train_step(record=round_index >= warmup)
@@ -89,7 +130,12 @@ def bench_models(specs: list[ModelSpec], batch_size: int, device: torch.device, 
     for round_index in range(warmup + steps):
         for subject in subjects:
             subject.eval_step(record=round_index >= warmup)
-    return [s.row(batch_size, eval_batch_size, channels_last, compile_model, shift_impl) for s in subjects]
+    rows = [s.row(batch_size, eval_batch_size, channels_last, compile_model, shift_impl) for s in subjects]
+    for row, twin in zip(rows, rows[1:]):
+        if twin["shift"] == "identity" and row["shift"] == "shift":
+            row["shift_cost"] = row["train_step_ms"] / twin["train_step_ms"]
+            row["eval_shift_cost"] = twin["eval_images_per_s"] / row["eval_images_per_s"]
+    return rows
 
 
 def bench_model(spec: ModelSpec, batch_size: int, device: torch.device, steps: int, warmup: int,

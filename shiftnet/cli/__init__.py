@@ -6,7 +6,7 @@ import typer
 from typing_extensions import Annotated
 
 from .bench import bench_app
-from .common import set_debug
+from .common import OneLineErrors, set_debug
 from .download import download_app
 from .eval import convert_command, eval_command
 from .params import params
@@ -15,6 +15,7 @@ from .train import train
 
 app = typer.Typer(
     name="shiftnet",
+    cls=OneLineErrors,
     help="Train, evaluate and measure ShiftResNets (Wu et al., CVPR 2018) on modern PyTorch, CPU or GPU.",
     no_args_is_help=True,
     add_completion=False,

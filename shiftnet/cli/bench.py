@@ -132,8 +132,9 @@ def bench_train(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     channels_last: Annotated[bool, typer.Option("--channels-last", help="NHWC tensors.")] = False,
     amp: Annotated[str, typer.Option("--amp", help="off, bf16 or fp16.")] = "off",
-    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile each model.")] = False,
+    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile each model (the shift is then fused into its neighbours).")] = False,
     shift_impl: Annotated[Optional[str], typer.Option("--shift-impl", help="auto, torch, cupy or conv for the ShiftResNets.", show_default=False)] = None,
+    shift_cost: Annotated[bool, typer.Option("--shift-cost/--no-shift-cost", help="Also time each ShiftResNet with its shifts replaced by identities, and show the ratio.")] = True,
     no_malloc_tuning: Annotated[bool, typer.Option("--no-malloc-tuning", help="Measure with glibc's default malloc (CPU) to see what the tuning buys.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
 ) -> None:
@@ -152,7 +153,8 @@ def bench_train(
         with progress_bar(stderr=as_json) as progress:
             task = progress.add_task("timing (interleaved rounds)", total=steps + warmup)
             rows = bench_models(specs, batch_size, dev, steps, warmup, channels_last, amp, compile_, eval_batch_size,
-                                None if shift_impl in (None, "auto") else shift_impl, progress=lambda: progress.advance(task))
+                                None if shift_impl in (None, "auto") else shift_impl, progress=lambda: progress.advance(task),
+                                shift_cost=shift_cost)
         base = rows[0]["train_images_per_s"]
         for row in rows:
             row[f"train_x_{rows[0]['model']}"] = row["train_images_per_s"] / base
@@ -162,13 +164,20 @@ def bench_train(
             return
         table = Table(title=f"training/eval throughput, median of {steps} interleaved steps; {machine}", title_justify="left",
                       box=box.SIMPLE_HEAVY, pad_edge=False)
-        for name in ("model", "params", "train img/s", f"× {rows[0]['model']}", "step ms", "sys %", "eval img/s"):
-            table.add_column(name, justify="left" if name == "model" else "right", no_wrap=True)
+        costs = any("shift_cost" in row for row in rows)
+        columns = ["model", "params", "train img/s", "× row 1", "step ms", "sys %", "eval img/s"]
+        for name in columns + (["shift cost train / eval"] if costs else []):
+            table.add_column(name, justify="left" if name == "model" else "right", overflow="fold")
         for row in rows:
-            table.add_row(row["model"], f"{row['params']:,}", f"{row['train_images_per_s']:.0f}",
+            cost = f"{row['shift_cost']:.2f} / {row['eval_shift_cost']:.2f}" if "shift_cost" in row else ""
+            table.add_row(row["model"] + (" twin, no shift" if row["shift"] == "identity" else ""),
+                          f"{row['params']:,}", f"{row['train_images_per_s']:.0f}",
                           f"{row['train_images_per_s'] / base:.2f}", f"{row['train_step_ms']:.1f}",
-                          f"{100 * row['sys_fraction']:.0f}", f"{row['eval_images_per_s']:.0f}")
+                          f"{100 * row['sys_fraction']:.0f}", f"{row['eval_images_per_s']:.0f}", *([cost] if costs else []))
         console.print(table)
+        if costs:
+            console.print("shift cost: step time of the network over its twin with every shift replaced by an identity "
+                          "(1.00x = free).")
 
 
 @bench_app.command("loader")

@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 from typing_extensions import Annotated
 
-from ..errors import UsageError
+from ..errors import UsageError, short_repr
 from .common import cli_errors, console
 
 plot_app = typer.Typer(help="PNG figures: accuracy vs parameters (params) and training curves (curves).", no_args_is_help=True)
@@ -26,18 +26,52 @@ def plot_params(
 
     with cli_errors():
         if dataset not in ("cifar10", "cifar100"):
-            raise UsageError(f"--dataset must be cifar10 or cifar100, got {dataset!r}")
-        ours = []
-        for path in results or []:
-            try:
-                lines = path.read_text().splitlines()
-                rows = [json.loads(line) for line in lines if line.strip()]
-            except FileNotFoundError:
-                raise UsageError(f"{path} not found") from None
-            except ValueError:
-                raise UsageError(f"{path} is not `shiftnet eval --json` output (one JSON object per line)") from None
-            ours.extend(r for r in rows if r.get("dataset") == dataset)
+            raise UsageError(f"--dataset must be cifar10 or cifar100, got {dataset[:40]!r}")
+        ours = [row for path in results or [] for row in read_eval_rows(path) if row["dataset"] == dataset]
         console.print(f"wrote {plot_accuracy_vs_params(ours, dataset, out)} ({len(ours)} of your points)")
+
+
+# What a point needs, as `shiftnet eval --json` writes it: key -> (types, test, what it must be).
+_POINT = {
+    "dataset": (str, lambda v: True, "a data set name"),
+    "arch": (str, lambda v: True, "an architecture name"),
+    "knob": (str, lambda v: True, "a string"),
+    "depth": (int, lambda v: 0 < v < 10**6, "a positive integer"),
+    "params": (int, lambda v: 0 < v < 10**12, "a positive integer"),
+    "accuracy": ((int, float), lambda v: 0 <= v <= 100, "a number from 0 to 100"),
+}
+MAX_RESULTS_BYTES = 64 << 20  # eval writes a few hundred bytes per checkpoint
+
+
+def read_eval_rows(path: Path) -> list[dict]:
+    """The rows of a `shiftnet eval --json` file, each checked to be a point that can be drawn."""
+    try:
+        if path.stat().st_size > MAX_RESULTS_BYTES:
+            raise UsageError(f"{path} is larger than {MAX_RESULTS_BYTES >> 20} MiB: not `shiftnet eval --json` output")
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise UsageError(f"{path} not found") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path} is a folder: give files of `shiftnet eval --json` output") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path} cannot be read as text ({getattr(exc, 'strerror', None) or exc})") from None
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path} line {number}"
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError):
+            raise UsageError(f"{where} is not JSON: give `shiftnet eval --json` output (one object per line)") from None
+        if not isinstance(row, dict):
+            raise UsageError(f"{where} is not a JSON object: give `shiftnet eval --json` output")
+        for key, (types, test, what) in _POINT.items():
+            value = row.get(key)
+            if isinstance(value, bool) or not isinstance(value, types) or not test(value):
+                raise UsageError(f"{where}: {key} must be {what}, got {short_repr(value)}")
+        rows.append(row)
+    return rows
 
 
 @plot_app.command("curves")

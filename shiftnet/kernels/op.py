@@ -63,7 +63,20 @@ def shift_op(x: Tensor, kernel_size: int, dilation: int, transpose: bool, impl: 
 
 @shift_op.register_fake
 def _shift_fake(x: Tensor, kernel_size: int, dilation: int, transpose: bool, impl: str) -> Tensor:
+    _teach_inductor()
     return torch.empty_like(x)
+
+
+def _teach_inductor() -> None:
+    """The fake kernel runs only when something traces the op (torch.compile, torch.export): the
+    moment to give inductor the fusable form of the shift (``inductor.py``). Eager never gets here."""
+    from . import inductor
+
+    if not inductor._registered:
+        from torch.utils._python_dispatch import _disable_current_modes
+
+        with _disable_current_modes():  # import inductor outside the tracer's fake/functional modes
+            inductor.register_inductor_lowering()
 
 
 def _setup_context(ctx, inputs, output) -> None:

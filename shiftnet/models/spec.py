@@ -13,10 +13,15 @@ import math
 import re
 from dataclasses import dataclass
 
+from ..errors import short_repr
+
 ARCHS = ("resnet", "shiftresnet", "depthwiseresnet")
 REDUCTION_MODES = ("block", "net")
 SHORTCUT_RULES = ("current", "legacy")
 BASE_WIDTHS = (16, 32, 64)
+# Far above every model of the paper (ShiftResNet110 at a = 9c has about 3 M parameters), far below
+# what exhausts a machine: a spec beyond it is refused before any tensor is allocated.
+MAX_PARAMS = 100_000_000
 _NAME = re.compile(r"^(resnet|shiftresnet|depthwiseresnet)(\d+)$")
 
 
@@ -66,6 +71,29 @@ class ModelSpec:
             return int((1.0 / self.reduction) * out_width)
         return out_width
 
+    def parameter_count(self) -> int:
+        """Parameters of the model this (validated) spec builds, from the layer shapes alone, so that
+        the size limit is checked without building anything; a test holds it to the built models."""
+        w1, w2, w3 = self.stage_widths
+        total = 27 * w1 + 2 * w1 + w3 * self.num_classes + self.num_classes  # stem conv + BN, linear head
+        in_planes = w1
+        for planes, stride in ((w1, 1), (w2, 2), (w3, 2)):
+            total += self._block_parameters(in_planes, planes, stride)
+            total += (self.blocks_per_stage - 1) * self._block_parameters(planes, planes, 1)
+            in_planes = planes
+        return total
+
+    def _block_parameters(self, cin: int, c: int, stride: int) -> int:
+        m = self.mid_width(c)
+        if self.arch == "shiftresnet":  # 1x1, BN, shift (none), 1x1, BN; shortcut always "current"
+            body, rule = cin * m + 2 * m + m * c + 2 * c, "current"
+        elif self.arch == "depthwiseresnet":  # 1x1, BN, depthwise 3x3, BN, 1x1, BN
+            body, rule = cin * m + 2 * m + 9 * m + 2 * m + m * c + 2 * c, self.shortcut_rule
+        else:  # 3x3, BN, 3x3, BN
+            body, rule = 9 * cin * m + 2 * m + 9 * m * c + 2 * c, self.shortcut_rule
+        projection = stride != 1 or cin != (m if rule == "legacy" else c)
+        return body + (cin * c + 2 * c if projection else 0)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -80,26 +108,29 @@ class ModelSpec:
     def validated(self) -> "ModelSpec":
         """Normalise (shift expansion defaults to 1, reduction 1 -> None) and check every field."""
         if self.arch not in ARCHS:
-            raise ValueError(f"unknown arch {self.arch!r}; choose one of {', '.join(ARCHS)}")
+            raise ValueError(f"unknown arch {short_repr(self.arch)}; choose one of {', '.join(ARCHS)}")
         if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 8 or (self.depth - 2) % 6:
-            raise ValueError(f"depth must be 6n+2 with n >= 1 (8, 14, 20, 26, ..., 56, 110), got {self.depth!r}")
+            raise ValueError(f"depth must be 6n+2 with n >= 1 (8, 14, 20, 26, ..., 56, 110), "
+                             f"got {short_repr(self.depth)}")
         if self.reduction_mode not in REDUCTION_MODES:
-            raise ValueError(f"reduction_mode must be one of {', '.join(REDUCTION_MODES)}, got {self.reduction_mode!r}")
+            raise ValueError(f"reduction_mode must be one of {', '.join(REDUCTION_MODES)}, "
+                             f"got {short_repr(self.reduction_mode)}")
         if self.shortcut_rule not in SHORTCUT_RULES:
-            raise ValueError(f"shortcut_rule must be one of {', '.join(SHORTCUT_RULES)}, got {self.shortcut_rule!r}")
+            raise ValueError(f"shortcut_rule must be one of {', '.join(SHORTCUT_RULES)}, "
+                             f"got {short_repr(self.shortcut_rule)}")
         if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 1:
-            raise ValueError(f"num_classes must be a positive integer, got {self.num_classes!r}")
+            raise ValueError(f"num_classes must be a positive integer, got {short_repr(self.num_classes)}")
         spec = self
         expansion, reduction = self.expansion, self.reduction
         if reduction is not None:
             if not _positive_number(reduction):
-                raise ValueError(f"reduction must be a positive number, got {reduction!r}")
+                raise ValueError(f"reduction must be a positive number, got {short_repr(reduction)}")
             if float(reduction) == 1.0:
                 reduction = None
         if self.arch == "shiftresnet":
             expansion = 1.0 if expansion is None else expansion
             if not _positive_number(expansion):
-                raise ValueError(f"expansion must be a positive number, got {expansion!r}")
+                raise ValueError(f"expansion must be a positive number, got {short_repr(expansion)}")
             if reduction is not None:
                 raise ValueError("shiftresnet takes --expansion, not --reduction (the original asserts reduction == 1)")
             if self.shortcut_rule != "current":
@@ -118,6 +149,14 @@ class ModelSpec:
                 f"({spec.reduction_mode}) gives widths {list(widths)} and mid widths {mids}; every width must be >= 1 "
                 f"(use a smaller reduction or a larger expansion)"
             )
+        params = spec.parameter_count()
+        if params > MAX_PARAMS:
+            raise ValueError(
+                f"{spec.arch}{short_repr(spec.depth)} with expansion={short_repr(spec.expansion)} "
+                f"reduction={short_repr(spec.reduction)} and {short_repr(spec.num_classes)} classes would have "
+                f"{_count(params)} parameters, more than the {MAX_PARAMS // 10**6} M this tool builds "
+                f"(the paper's largest has about 3 M): choose a smaller depth, expansion or class count"
+            )
         return spec
 
 
@@ -131,6 +170,11 @@ def parse_name(name: str) -> tuple[str, int]:
 
 def _positive_number(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def _count(n: int) -> str:
+    """A parameter count for a message: 2.35e+11, or a power of ten when too large for a float."""
+    return f"{n:.3g}" if n.bit_length() < 1000 else f"about 10^{int(n.bit_length() * 0.30103)}"
 
 
 def _fmt(value: float) -> str:
