@@ -70,6 +70,12 @@ def test_bench_loader_json(tmp_path):
     (["train", "--amp", "fp8"], "--amp must be off, bf16 or fp16"),
     (["train", "--steps", "0"], "--steps"),
     (["train", "-m", "resnet21"], "6n+2"),
+    (["train", "-m", "shiftresnet20:1e12"], "more than the 100 M"),
+    (["loader", "--epochs", "0"], "--epochs and --batch-size must be >= 1, got 0 and 128"),
+    (["loader", "--batch-size", "0", "--epochs", "1"], "--epochs and --batch-size must be >= 1"),
+    (["loader", "--epochs", "1", "--model", "shiftresnet20:abc"], "after the colon give an expansion"),
+    (["shift", "--batch-size", "0"], "--batch-size must be >= 1"),
+    (["shift", "--expansion", "0"], "expansion must be a positive number"),
 ])
 def test_bench_bad_inputs(args, message):
     result = runner.invoke(app, ["bench", *args])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import List, Optional
 
 import torch
@@ -15,7 +14,7 @@ from typing_extensions import Annotated
 from ..bench.shift import IMPLS, run_shift_bench, shift_shapes
 from ..models import ModelSpec
 from ..runtime import describe_machine, resolve_device, tune_allocator
-from .common import cli_errors, console, err_console
+from .common import cli_errors, console, err_console, progress_display, strict_json
 
 bench_app = typer.Typer(help="Measure speed: the shift op (shift), training/eval throughput (train), the data loader (loader).", no_args_is_help=True)
 
@@ -30,10 +29,8 @@ def parse_shape(text: str) -> tuple[int, int, int, int]:
 
 
 def progress_bar(stderr: bool = False) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err_console if stderr else console, transient=True,
-    )
+    return progress_display(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            console=err_console if stderr else console, transient=True)
 
 
 @bench_app.command("shift")
@@ -59,6 +56,8 @@ def bench_shift(
         dev = resolve_device(device)
         if repeats < 1:
             raise ValueError(f"--repeats must be >= 1, got {repeats}")
+        if batch_size < 1:
+            raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
         names = dtype or (["float32", "bfloat16"] if dev.type == "cuda" else ["float32"])
         unknown = [n for n in names if n not in DTYPES]
         if unknown:
@@ -74,7 +73,8 @@ def bench_shift(
         else:
             shapes = []
             for e in expansion or [1.0, 3.0, 6.0, 9.0]:
-                shapes.extend(s for s in shift_shapes(ModelSpec("shiftresnet", 20, expansion=e), batch_size) if s not in shapes)
+                spec = ModelSpec("shiftresnet", 20, expansion=e).validated()
+                shapes.extend(s for s in shift_shapes(spec, batch_size) if s not in shapes)
         total = len(shapes) * len(names)
         with progress_bar(stderr=as_json) as progress:
             task = progress.add_task("timing", total=total)
@@ -82,7 +82,7 @@ def bench_shift(
                                    progress=lambda: progress.advance(task))
         machine = describe_machine(dev)
         if as_json:
-            print(json.dumps({"machine": machine, "rows": rows}, indent=2))
+            print(strict_json({"machine": machine, "rows": rows}, indent=2))
             return
         console.print(shift_table(rows, f"shift op, median of {repeats} runs; {machine}"))
 
@@ -117,9 +117,14 @@ def parse_model(text: str) -> ModelSpec:
     arch, depth = parse_name(name)
     if not knob:
         return ModelSpec(arch, depth).validated()
+    try:
+        value = float(knob[1:] if knob.startswith("r") else knob.lstrip("e"))
+    except ValueError:
+        raise ValueError(f"--model {text[:60]!r}: after the colon give an expansion (shiftresnet20:3) "
+                         f"or a reduction (resnet20:r2.8)") from None
     if knob.startswith("r"):
-        return ModelSpec(arch, depth, reduction=float(knob[1:])).validated()
-    return ModelSpec(arch, depth, expansion=float(knob.lstrip("e"))).validated()
+        return ModelSpec(arch, depth, reduction=value).validated()
+    return ModelSpec(arch, depth, expansion=value).validated()
 
 
 @bench_app.command("train")
@@ -160,7 +165,7 @@ def bench_train(
             row[f"train_x_{rows[0]['model']}"] = row["train_images_per_s"] / base
         machine = describe_machine(dev)
         if as_json:
-            print(json.dumps({"machine": machine, "malloc_tuned": not no_malloc_tuning, "rows": rows}, indent=2))
+            print(strict_json({"machine": machine, "malloc_tuned": not no_malloc_tuning, "rows": rows}, indent=2))
             return
         table = Table(title=f"training/eval throughput, median of {steps} interleaved steps; {machine}", title_justify="left",
                       box=box.SIMPLE_HEAVY, pad_edge=False)
@@ -196,6 +201,9 @@ def bench_loader(
     from ..data.datasets import ready_splits
 
     with cli_errors():
+        if epochs < 1 or batch_size < 1:
+            raise ValueError(f"--epochs and --batch-size must be >= 1, got {epochs} and {batch_size}")
+        spec = parse_model(model)
         tune_allocator()
         dev = resolve_device(device)
         folder = default_data_dir(data_dir)
@@ -207,13 +215,13 @@ def bench_loader(
             labels = torch.randint(0, 10, (50_000,))
             source = "50,000 synthetic CIFAR-shaped images"
         loader_rate = loader_images_per_s(images, labels, batch_size, dev, epochs)
-        train = bench_model(parse_model(model), batch_size, dev, steps=5, warmup=2, channels_last=False, amp="off",
+        train = bench_model(spec, batch_size, dev, steps=5, warmup=2, channels_last=False, amp="off",
                             compile_model=False, eval_batch_size=batch_size)
         result = {"machine": describe_machine(dev), "source": source, "batch_size": batch_size, "device": dev.type,
                   "loader_images_per_s": loader_rate, "model": train["model"],
                   "train_images_per_s": train["train_images_per_s"], "ratio": loader_rate / train["train_images_per_s"]}
         if as_json:
-            print(json.dumps(result, indent=2))
+            print(strict_json(result, indent=2))
             return
         console.print(f"{result['machine']}; data: {source}; batch {batch_size}")
         console.print(f"loader (crop + flip + normalise): {loader_rate:,.0f} img/s")
