@@ -11,6 +11,7 @@ from .download import download_app
 from .eval import convert_command, eval_command
 from .params import params
 from .plot import plot_app
+from .report import report_command
 from .train import train
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.command("params")(params)
 app.command("train")(train)
 app.command("eval")(eval_command)
 app.command("convert")(convert_command)
+app.command("report")(report_command)
 app.add_typer(bench_app, name="bench")
 app.add_typer(download_app, name="download")
 app.add_typer(plot_app, name="plot")
