@@ -1,19 +1,30 @@
-"""Import the original ``.t7`` checkpoints safely: Python-2 pickles of whole modules, legacy format.
+"""Import the original ``.t7`` checkpoints safely: pickles of whole modules in torch's legacy format.
 
 The seed saved ``{'net': <nn.Module>, 'acc': float, 'epoch': int}`` with PyTorch 0.3/0.4's legacy
 (non-zip) ``torch.save``: a magic-number pickle, a protocol pickle, a sys-info pickle, the object
-pickle (storages as persistent ids), a pickle of the storage keys, then each storage's raw bytes.
-Unpickling it normally would import the seed's classes and run whatever the file asks. Here every
-global goes through an allow-list (``safe_pickle``): the seed's module classes and the torch
-module classes map to one inert ``StandIn`` that only records its state, tensors are rebuilt from
-the raw storage bytes by our own code, and anything else (``os.system``, ``builtins.eval``, ...)
-is refused before it runs. What comes out is a plain state dict.
+pickle, a pickle of the storage keys, then each storage's raw bytes. The object pickle refers to
+two kinds of persistent ids: ``('storage', type, key, location, numel, view)`` for tensor data and,
+the first time each module class appears, ``('module', class, source file, source text)``: the
+writer embeds the class's source code. Files from the original runs add what this machine cannot
+write: CUDA storage types at ``'cuda:0'``, Python-2 byte strings, PyTorch 0.3's
+``_rebuild_tensor`` and ``Parameter(data)`` + BUILD, BatchNorm without ``num_batches_tracked``, and
+(between the seed's PR #4 and #5) a pickled ``DataParallel`` wrapper.
+
+Unpickling such a file normally would import the seed's classes and run whatever the file asks.
+Here every global goes through an allow-list (``safe_pickle``): the seed's module classes and the
+torch module classes map to one inert ``StandIn`` that only records its state, the class named by a
+``'module'`` id must be one of those (its source text is never compiled), tensors are rebuilt from
+the raw storage bytes on the CPU by our own code, and anything else (``os.system``,
+``builtins.eval``, another kind of persistent id) is refused before it runs. A small hostile file
+cannot make the reader allocate much: a tensor may not be larger than its storage, and the module
+tree is walked with a node and depth budget and must be a tree (no shared or cyclic modules).
 """
 
 from __future__ import annotations
 
 import collections
 import io
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +36,8 @@ from .safe_pickle import load_restricted
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
+MAX_MODULES = 20_000  # ResNet110 has about 700 modules
+MAX_DEPTH = 32  # the seed's nets nest 4 deep (net, layer, block, shortcut)
 
 _STORAGE_DTYPES = {
     "DoubleStorage": torch.float64, "FloatStorage": torch.float32, "HalfStorage": torch.float16,
@@ -32,7 +45,7 @@ _STORAGE_DTYPES = {
     "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
 }
 
-# Class paths a seed checkpoint may name (spec §9); all become StandIn.
+# Class paths a seed checkpoint may name, across the seed's history; all become StandIn.
 _MODULE_CLASSES = [
     ("models.resnet", "ResNet"), ("models.resnet", "BasicBlock"), ("models.resnet", "ShiftConv"),
     ("models.shiftresnet", "ShiftConv"), ("models.shiftresnet", "ResNet"), ("models.depthwiseresnet", "ResNet"),
@@ -44,10 +57,14 @@ _MODULE_CLASSES = [
     ("torch.nn.modules.activation", "ReLU"), ("torch.nn.modules.pooling", "AvgPool2d"),
     ("torch.nn.modules.module", "Module"), ("torch.nn.parallel.data_parallel", "DataParallel"),
 ]
+# The seed's depthwise-with-skip block calls its 3x3 depthwise conv ``depth``; ours calls it ``conv2``.
+_DEPTHWISE_KEY = re.compile(r"^(layer\d+\.\d+\.)depth\.")
 
 
 class StandIn:
     """Inert replacement for every pickled module class: it only keeps the pickled state."""
+
+    _origin = "?"
 
     def __init__(self, *args, **kwargs):
         self.__dict__["_class_args"] = args
@@ -55,16 +72,25 @@ class StandIn:
     def __setstate__(self, state):
         if isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict):
             state = {**(state[0] or {}), **state[1]}
-        if isinstance(state, dict):
-            self.__dict__.update(state)
+        if not isinstance(state, dict):
+            raise UsageError(f"checkpoint module {self._origin} has a state of type {type(state).__name__}")
+        self.__dict__.update(state)
 
 
 def _stand_in_class(module: str, name: str) -> type:
     return type(name, (StandIn,), {"_origin": f"{module}.{name}"})
 
 
-@dataclass
-class _Storage:
+class _Refuse:
+    """Base of the reader's own objects: a pickle may not BUILD into them (that would let it
+    change a dtype or a storage after the reader checked it)."""
+
+    def __setstate__(self, state):
+        raise UsageError(f"refusing unsafe checkpoint: it modifies a {type(self).__name__.strip('_')}")
+
+
+@dataclass(eq=False)
+class _Storage(_Refuse):
     key: str
     dtype: torch.dtype
     view_of: str | None = None
@@ -72,8 +98,8 @@ class _Storage:
     data: torch.Tensor | None = None
 
 
-@dataclass
-class _LazyTensor:
+@dataclass(eq=False)
+class _LazyTensor(_Refuse):
     storage: _Storage
     offset: int
     size: tuple
@@ -81,6 +107,8 @@ class _LazyTensor:
 
     def __setstate__(self, state) -> None:
         """PyTorch 0.3 pickled Parameters as ``Parameter(data)`` + BUILD(requires_grad, volatile, hooks)."""
+        if not isinstance(state, tuple):
+            super().__setstate__(state)
 
     def materialize(self, storages: dict[str, _Storage]) -> torch.Tensor:
         storage = self.storage
@@ -97,9 +125,16 @@ class _LazyTensor:
         if numel == 0:
             return torch.empty(self.size, dtype=flat.dtype)
         last = base_offset + self.offset + sum((s - 1) * st for s, st in zip(self.size, self.stride))
-        if last >= flat.numel() or self.offset < 0:
+        if last >= flat.numel() or self.offset < 0 or base_offset < 0 or numel > flat.numel():
             raise UsageError("checkpoint tensor reaches past its storage (corrupt file)")
         return flat.as_strided(self.size, self.stride, base_offset + self.offset).clone()
+
+
+def _ints(values, what: str) -> tuple:
+    values = tuple(values)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+        raise UsageError(f"checkpoint tensor has an invalid {what} {values!r} (corrupt file)")
+    return values
 
 
 def _contiguous_stride(size) -> tuple:
@@ -111,7 +146,15 @@ def _contiguous_stride(size) -> tuple:
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride=None, *_rest):
-    return _LazyTensor(storage, int(storage_offset), tuple(size), tuple(stride) if stride is not None else _contiguous_stride(size))
+    """Both ``torch._utils._rebuild_tensor`` (0.3: storage, offset, size, stride) and
+    ``_rebuild_tensor_v2`` (0.4 on: the same plus requires_grad, hooks[, metadata])."""
+    if not isinstance(storage, _Storage):
+        raise UsageError("refusing unsafe checkpoint: a tensor is built from something other than a storage")
+    size = _ints(size, "size")
+    stride = _ints(stride, "stride") if stride is not None else _contiguous_stride(size)
+    if len(stride) != len(size) or not isinstance(storage_offset, int):
+        raise UsageError("checkpoint tensor has an invalid shape (corrupt file)")
+    return _LazyTensor(storage, storage_offset, size, stride)
 
 
 def _rebuild_parameter(data, *_rest):
@@ -120,6 +163,11 @@ def _rebuild_parameter(data, *_rest):
 
 def _parameter(data=None, *_rest):
     return data
+
+
+def _device(*args):
+    """``torch.device`` (a DataParallel wrapper's ``src_device_obj``): kept as text, never used."""
+    return ":".join(str(a) for a in args)
 
 
 def _reconstructor(cls, base, state=None):
@@ -131,8 +179,9 @@ def _reconstructor(cls, base, state=None):
     return obj
 
 
-class _StorageType:
+class _StorageType(_Refuse):
     def __init__(self, name: str):
+        self.name = name
         self.dtype = _STORAGE_DTYPES[name]
 
 
@@ -143,22 +192,65 @@ def _allowed_globals() -> dict:
         ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
         ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
         ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+        ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
         ("torch.nn.parameter", "Parameter"): _parameter,
         ("torch.autograd.variable", "Variable"): _parameter,
         ("torch.nn.backends.thnn", "_get_thnn_function_backend"): lambda *a: None,
         ("torch", "Size"): tuple,
+        ("torch", "device"): _device,
         ("copy_reg", "_reconstructor"): _reconstructor,
         ("copyreg", "_reconstructor"): _reconstructor,
         ("__builtin__", "object"): object,
         ("builtins", "object"): object,
+        ("__builtin__", "set"): set,  # a module's _non_persistent_buffers_set (Python 3 writers)
+        ("builtins", "set"): set,
     })
     for name in _STORAGE_DTYPES:
         allowed[("torch", name)] = _StorageType(name)
-        allowed[("torch.cuda", name)] = _StorageType(name)
+        allowed[("torch.cuda", name)] = _StorageType(name)  # written on a GPU; read on the CPU
     return allowed
 
 
-def _read_legacy(data: bytes, path: Path) -> tuple[object, dict[str, _Storage]]:
+class _Reader:
+    """The persistent ids of one file: its storages and the module classes it names."""
+
+    def __init__(self, what: str):
+        self.what = what
+        self.storages: dict[str, _Storage] = {}
+        self.classes: set[str] = set()
+
+    def persistent_load(self, pid):
+        kind = pid[0] if isinstance(pid, tuple) and pid else None
+        if kind == "module" and len(pid) == 4:
+            cls = pid[1]
+            if not (isinstance(cls, type) and issubclass(cls, StandIn)):
+                raise UsageError(f"refusing unsafe {self.what}: its module id names {cls!r}, not an allowed class")
+            self.classes.add(cls._origin)
+            return cls  # the source text in pid[3] is ignored: never compiled, never run
+        if kind == "storage" and len(pid) in (5, 6):
+            return self._storage(*pid[1:])
+        raise UsageError(f"refusing unsafe {self.what}: unexpected persistent id "
+                         f"{kind if isinstance(kind, str) else type(pid).__name__!r} "
+                         f"(torch's legacy files hold only 'storage' and 'module' ids)")
+
+    def _storage(self, storage_type, key, _location, _numel, view=None) -> _Storage:
+        if not isinstance(storage_type, _StorageType) or storage_type.dtype not in _STORAGE_DTYPES.values():
+            raise UsageError(f"refusing unsafe {self.what}: storage type {storage_type!r}")
+        key = str(key)
+        if key not in self.storages:
+            self.storages[key] = _Storage(key, storage_type.dtype)
+        if view is None:
+            return self.storages[key]
+        if not (isinstance(view, tuple) and len(view) == 3):
+            raise UsageError(f"{self.what} has a malformed storage view (corrupt file)")
+        view_key, offset, _size = view
+        view_key = str(view_key)
+        if view_key not in self.storages:
+            self.storages[view_key] = _Storage(view_key, storage_type.dtype, view_of=key, view_offset=int(offset))
+        return self.storages[view_key]
+
+
+def _read_legacy(data: bytes, path: Path) -> tuple[object, _Reader]:
     if data[:2] == b"PK":
         raise UsageError(f"{path} is a zip-format torch checkpoint, not one of the seed's legacy .t7 files; "
                          f"convert it with the PyTorch that wrote it (torch.save(model.state_dict(), ...))")
@@ -172,78 +264,104 @@ def _read_legacy(data: bytes, path: Path) -> tuple[object, dict[str, _Storage]]:
         raise UsageError(f"{path} is not a legacy torch checkpoint (.t7) or is truncated") from None
     if magic != LEGACY_MAGIC or protocol != LEGACY_PROTOCOL:
         raise UsageError(f"{path} is not a legacy torch checkpoint (.t7): wrong magic number")
-    load_restricted(stream, plain, what)  # sys_info: endianness and type sizes, always little-endian x86 here
-    storages: dict[str, _Storage] = {}
-
-    def persistent_load(pid):
-        if not (isinstance(pid, tuple) and pid and pid[0] == "storage" and len(pid) >= 5):
-            raise UsageError(f"refusing unsafe {what}: unexpected persistent id")
-        _, storage_type, key, _location, *rest = pid
-        view = rest[1] if len(rest) > 1 else None
-        if not isinstance(storage_type, _StorageType):
-            raise UsageError(f"refusing unsafe {what}: storage type {storage_type!r}")
-        key = str(key)
-        if key not in storages:
-            storages[key] = _Storage(key, storage_type.dtype)
-        if view is not None:
-            view_key, offset, _size = view
-            view_key = str(view_key)
-            if view_key not in storages:
-                storages[view_key] = _Storage(view_key, storage_type.dtype, view_of=key, view_offset=int(offset))
-            return storages[view_key]
-        return storages[key]
-
-    obj = load_restricted(stream, _allowed_globals(), what, persistent_load=persistent_load)
+    sys_info = load_restricted(stream, plain, what)
+    if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
+        raise UsageError(f"{path} was written on a big-endian machine; this reader handles little-endian files only")
+    reader = _Reader(what)
+    obj = load_restricted(stream, _allowed_globals(), what, persistent_load=reader.persistent_load)
     keys = load_restricted(stream, plain, what)
+    if not isinstance(keys, list):
+        raise UsageError(f"{path} is not a legacy torch checkpoint (no storage list)")
     for key in keys:
         key = str(key)
         header = stream.read(8)
-        if len(header) < 8 or key not in storages:
+        if len(header) < 8 or key not in reader.storages:
             raise UsageError(f"{path} is truncated (storage {key} missing)")
         (count,) = struct.unpack("<q", header)
-        storage = storages[key]
+        storage = reader.storages[key]
         nbytes = count * torch.empty((), dtype=storage.dtype).element_size()
-        raw = stream.read(nbytes)
+        raw = stream.read(max(nbytes, 0))
         if len(raw) != nbytes or count < 0:
             raise UsageError(f"{path} is truncated (storage {key} has {len(raw)} of {nbytes} bytes)")
-        storage.data = torch.frombuffer(bytearray(raw), dtype=storage.dtype) if nbytes else torch.empty(0, dtype=storage.dtype)
-    return obj, storages
+        empty = torch.empty(0, dtype=storage.dtype)
+        storage.data = torch.frombuffer(bytearray(raw), dtype=storage.dtype) if nbytes else empty
+    return obj, reader
 
 
-def _state_dict(module: StandIn, storages: dict[str, _Storage], prefix: str = "") -> dict[str, torch.Tensor]:
-    if not isinstance(module, StandIn):
-        raise UsageError(f"checkpoint 'net' is not a module tree (found {type(module).__name__})")
-    state = {}
-    children = dict(getattr(module, "_modules", {}) or {})
-    if type(module).__name__ == "DataParallel" and "module" in children:  # PR #4-era files pickled the wrapper
-        return _state_dict(children["module"], storages, prefix)
-    for attr in ("_parameters", "_buffers"):
-        for name, value in (getattr(module, attr, {}) or {}).items():
-            if value is None:
-                continue
-            if not isinstance(value, _LazyTensor):
-                raise UsageError(f"checkpoint entry {prefix}{name} is not a tensor")
-            state[prefix + name] = value.materialize(storages)
-    for name, child in children.items():
-        if child is not None:
-            state.update(_state_dict(child, storages, f"{prefix}{name}."))
-    return state
+class _Walk:
+    """Flattens a module tree into a state dict, as ``nn.Module.state_dict()`` orders it."""
+
+    def __init__(self, storages: dict[str, _Storage]):
+        self.storages = storages
+        self.seen: set[int] = set()
+        self.state: dict[str, torch.Tensor] = {}
+
+    def visit(self, module, prefix: str, depth: int) -> None:
+        if not isinstance(module, StandIn):
+            raise UsageError(f"checkpoint entry {prefix or 'net'} is not a module (found {type(module).__name__})")
+        if id(module) in self.seen:
+            raise UsageError(f"checkpoint module {prefix.rstrip('.') or 'net'} appears twice in the tree "
+                             f"(shared or cyclic modules: corrupt or hostile file)")
+        self.seen.add(id(module))
+        if len(self.seen) > MAX_MODULES or depth > MAX_DEPTH:
+            raise UsageError(f"checkpoint module tree is larger than any of the seed's nets "
+                             f"(over {MAX_MODULES} modules or {MAX_DEPTH} levels): corrupt or hostile file")
+        skip = getattr(module, "_non_persistent_buffers_set", None) or set()
+        if not isinstance(skip, (set, frozenset, list, tuple)):
+            raise UsageError(f"checkpoint module {prefix.rstrip('.') or 'net'} has a malformed buffer list")
+        for attr in ("_parameters", "_buffers"):
+            for name, value in self._items(module, attr, prefix):
+                if value is None or (attr == "_buffers" and name in skip):
+                    continue
+                if not isinstance(value, _LazyTensor):
+                    raise UsageError(f"checkpoint entry {prefix}{name} is not a tensor")
+                self.state[prefix + name] = value.materialize(self.storages)
+        for name, child in self._items(module, "_modules", prefix):
+            if child is not None:
+                self.visit(child, f"{prefix}{name}.", depth + 1)
+
+    @staticmethod
+    def _items(module, attr: str, prefix: str) -> list:
+        entries = getattr(module, attr, None) or {}
+        if not isinstance(entries, dict) or not all(isinstance(k, str) for k in entries):
+            raise UsageError(f"checkpoint module {prefix.rstrip('.') or 'net'} has a malformed {attr}")
+        return list(entries.items())
 
 
-def load_t7(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """(state dict, {"acc", "epoch"} as recorded) of an original checkpoint; UsageError otherwise."""
+def read_t7(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """What ``torch.load(path)['net'].state_dict()`` gives (the module inside a DataParallel wrapper),
+    without running anything from the file, plus ``{"acc", "epoch", "classes"}`` as recorded
+    (``classes``: the module class paths the file names)."""
     path = Path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise UsageError(f"{path} not found") from None
-    obj, storages = _read_legacy(data, path)
+    obj, reader = _read_legacy(data, path)
     if not isinstance(obj, dict) or "net" not in obj:
         raise UsageError(f"{path} is not one of the seed's checkpoints (no 'net' entry)")
-    state = _state_dict(obj["net"], storages)
-    if not state:
+    net = obj["net"]
+    if isinstance(net, StandIn) and net._origin.endswith(".DataParallel"):  # PR #4-era files pickled the wrapper
+        net = (getattr(net, "_modules", None) or {}).get("module")
+    walk = _Walk(reader.storages)
+    walk.visit(net, "", 0)
+    if not walk.state:
         raise UsageError(f"{path} holds a module without parameters")
-    info = {"acc": obj.get("acc"), "epoch": obj.get("epoch")}
-    if isinstance(info["acc"], _LazyTensor):  # very early runs stored acc as a tensor
-        info["acc"] = float(info["acc"].materialize(storages).item())
-    return state, info
+    info = {"acc": obj.get("acc"), "epoch": obj.get("epoch"), "classes": sorted(reader.classes)}
+    if isinstance(info["acc"], _LazyTensor):  # 0.4-era runs stored acc as a tensor
+        info["acc"] = float(info["acc"].materialize(reader.storages).item())
+    if not isinstance(info["acc"], (int, float, type(None))) or not isinstance(info["epoch"], (int, type(None))):
+        raise UsageError(f"{path} records 'acc'/'epoch' of unexpected types (corrupt file)")
+    return walk.state, info
+
+
+def to_model_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The seed's state-dict names as this project's modules name them (only the depthwise conv differs)."""
+    return {_DEPTHWISE_KEY.sub(r"\1conv2.", key): value for key, value in state.items()}
+
+
+def load_t7(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """(state dict under this project's names, {"acc", "epoch", "classes"}) of an original checkpoint;
+    UsageError otherwise."""
+    state, info = read_t7(path)
+    return to_model_keys(state), info

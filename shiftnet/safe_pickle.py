@@ -49,7 +49,8 @@ def load_restricted(data: bytes | io.BufferedIOBase, allowed: Mapping[tuple[str,
         return _RestrictedUnpickler(file, allowed, what, persistent_load, encoding=encoding).load()
     except UsageError:  # includes UnsafePickleError and errors raised by allowed callables
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+            OverflowError, RecursionError) as exc:
         raise UsageError(f"{what} is not a valid pickle (truncated or corrupt: {exc})") from None
 
 

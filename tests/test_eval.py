@@ -1,28 +1,32 @@
-"""eval / convert: the seed's .t7 files (built here in their exact format), our own checkpoints,
-unsafe and broken files, and class-count mismatches."""
+"""eval / convert on this project's checkpoints: the normalisation each was trained with, honest
+pooling over seeds, the table and JSON as printed, conversion that keeps metadata and never writes
+over a file, class-count mismatches and broken files. The original .t7 files: test_legacy_t7."""
 
 from __future__ import annotations
 
+import csv
 import json
-import os
 import pickle
+import re
+import shutil
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
-from shiftnet.checkpoint import load_checkpoint, save_weights
+from shiftnet.checkpoint import load_checkpoint, save_weights, training_metadata
 from shiftnet.cli import app
-from shiftnet.data.datasets import MARKER
-from shiftnet.errors import UsageError
-from shiftnet.legacy_t7 import load_t7
+from shiftnet.cli.eval import pool_key
+from shiftnet.config import Config
+from shiftnet.data import CifarLoader, load_split
+from shiftnet.data.datasets import MARKER, SEED_MEAN, SEED_STD
+from shiftnet.engine.evaluate import evaluate
 from shiftnet.models import ModelSpec, create_model
 from shiftnet.models.infer import build_from_state, infer_spec
 
 from .conftest import stderr_of
 from .helpers import cifar_batch, make_ready_cifar10
-from .legacy_writer import legacy_bytes, seed_checkpoint
 
 runner = CliRunner()
 
@@ -39,81 +43,6 @@ def trained_like(spec: ModelSpec) -> torch.nn.Module:
     return model
 
 
-SPECS = [
-    ModelSpec("shiftresnet", 20, expansion=3.0),
-    ModelSpec("shiftresnet", 56, expansion=1.0, num_classes=100),
-    ModelSpec("resnet", 20),
-    ModelSpec("resnet", 20, reduction=3.3, shortcut_rule="legacy"),
-    ModelSpec("resnet", 20, reduction=2.8),
-    ModelSpec("resnet", 20, reduction=2.9, reduction_mode="net"),
-    ModelSpec("depthwiseresnet", 20, reduction=0.38),
-]
-
-
-@pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
-@pytest.mark.parametrize("style", ["0.3", "0.4"])
-def test_seed_checkpoint_gives_the_same_logits(spec, style, tmp_path):
-    model = trained_like(spec)
-    path = tmp_path / "model.t7"
-    path.write_bytes(seed_checkpoint(model, style=style))
-    state, found, meta = load_checkpoint(path)
-    assert meta["recorded_acc"] == 91.5 and meta["epoch"] == 120
-    rebuilt = build_from_state(state, found).eval()
-    assert found.num_classes == spec.num_classes and found.arch == spec.arch and found.depth == spec.depth
-    x = torch.randn(3, 3, 32, 32)
-    with torch.no_grad():
-        assert torch.equal(rebuilt(x), model(x))
-
-
-def test_old_class_paths_and_dataparallel_wrapper(tmp_path):
-    model = trained_like(ModelSpec("shiftresnet", 20, expansion=6.0))
-    path = tmp_path / "old.t7"
-    path.write_bytes(seed_checkpoint(model, data_parallel=True, shift_path=("shiftnet_cuda_v2.nn", "GenericShift_cuda")))
-    state, spec, _ = load_checkpoint(path)
-    assert not any(k.startswith("module.") for k in state) and spec.expansion == 6.0
-
-
-def test_malicious_checkpoint_is_refused_and_nothing_runs(tmp_path):
-    sentinel = tmp_path / "pwned"
-
-    class Evil:
-        def __reduce__(self):
-            return (os.system, (f"touch {sentinel}",))
-
-    path = tmp_path / "evil.t7"
-    path.write_bytes(legacy_bytes({"net": Evil(), "acc": 1.0, "epoch": 0}))
-    with pytest.raises(UsageError, match="refusing unsafe checkpoint.*(posix|os).system"):
-        load_t7(path)
-    result = runner.invoke(app, ["eval", str(path)])
-    assert result.exit_code == 2 and "refusing unsafe" in stderr_of(result)
-    eval_pickle = tmp_path / "eval.t7"
-    eval_pickle.write_bytes(legacy_bytes({"net": _Reduce(eval, ("__import__('os').system('touch %s')" % sentinel,))}))
-    with pytest.raises(UsageError, match="refusing unsafe"):
-        load_t7(eval_pickle)
-    assert not sentinel.exists()
-
-
-class _Reduce:
-    def __init__(self, fn, args):
-        self.fn, self.args = fn, args
-
-    def __reduce__(self):
-        return self.fn, self.args
-
-
-@pytest.mark.parametrize("damage,message", [
-    (lambda b: b[: len(b) // 2], "truncated"),
-    (lambda b: b[:40], "truncated|not a legacy"),
-    (lambda b: b"garbage" * 10, "not a legacy torch checkpoint"),
-    (lambda b: b"PK\x03\x04" + b"\x00" * 40, "zip-format"),
-])
-def test_broken_t7_files(damage, message, tmp_path):
-    path = tmp_path / "broken.t7"
-    path.write_bytes(damage(seed_checkpoint(trained_like(ModelSpec("resnet", 8)))))
-    with pytest.raises(UsageError, match=message):
-        load_t7(path)
-
-
 @pytest.fixture
 def data_dir(tmp_path, monkeypatch):
     folder = make_ready_cifar10(tmp_path / "data", n_test=40)
@@ -124,27 +53,6 @@ def data_dir(tmp_path, monkeypatch):
     (c100 / MARKER).write_text(json.dumps({"splits": ["test"]}))
     monkeypatch.setenv("SHIFTNET_DATA", str(folder))
     return folder
-
-
-def test_eval_cli_json_table_and_batch_size_invariance(data_dir, tmp_path):
-    model = trained_like(ModelSpec("shiftresnet", 20, expansion=3.0))
-    t7 = tmp_path / "shiftresnet20_3.0.t7"
-    t7.write_bytes(seed_checkpoint(model))
-    ours = tmp_path / "ours.safetensors"
-    save_weights(ours, model, model.spec, dataset="cifar10", epoch=3, test_accuracy=50.0)
-    outputs = []
-    for batch in ("7", "500"):
-        result = runner.invoke(app, ["eval", str(t7), str(ours), "--batch-size", batch, "--json"])
-        assert result.exit_code == 0, stderr_of(result)
-        outputs.append([json.loads(line) for line in result.stdout.splitlines()])
-    assert [r["correct"] for r in outputs[0]] == [r["correct"] for r in outputs[1]]
-    row = outputs[0][0]
-    assert {"path", "name", "params", "dataset", "correct", "total", "accuracy"} <= set(row)
-    assert row["total"] == 40 and row["params"] == 95_642 and row["dataset"] == "cifar10"
-    assert row["seed_accuracy"] == 89.56 and {r["accuracy"] for r in row["seed_refs"]} == {89.56, 90.08}
-    assert outputs[0][0]["correct"] == outputs[0][1]["correct"]  # same weights, same answer
-    table = runner.invoke(app, ["eval", str(t7)], env={"COLUMNS": "160"})
-    assert "89.56%" in table.output and "a=3c" in table.output and "/40" in table.output
 
 
 def test_hundred_class_checkpoint_on_cifar10_is_an_error(data_dir, tmp_path):
@@ -185,20 +93,6 @@ def test_state_dict_matching_no_architecture():
         infer_spec({"conv1.weight": torch.zeros(16, 3, 3, 3)})
 
 
-def test_convert_t7_to_safetensors(data_dir, tmp_path):
-    model = trained_like(ModelSpec("resnet", 20, reduction=3.3, shortcut_rule="legacy"))
-    t7 = tmp_path / "resnet20_3.3_cifar100.t7"
-    t7.write_bytes(seed_checkpoint(model))
-    result = runner.invoke(app, ["convert", str(t7), str(tmp_path / "out.safetensors")])
-    assert result.exit_code == 0, stderr_of(result)
-    assert "sha256" in result.output
-    state, spec, meta = load_checkpoint(tmp_path / "out.safetensors")
-    assert spec.shortcut_rule == "legacy" and meta["recorded_accuracy"] == 91.5 and meta["dataset"] == "cifar100"
-    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items() if k in state)
-    # 10-class head but a cifar100 name: converting records the name's data set, eval refuses the mismatch
-    assert runner.invoke(app, ["eval", str(tmp_path / "out.safetensors")]).exit_code == 2
-
-
 def test_run_folder_and_glob(data_dir, tmp_path):
     result = runner.invoke(app, ["train", "--arch", "resnet8", "--epochs", "1", "--batch-size", "16", "--limit-batches", "1",
                                  "--device", "cpu", "--out", str(tmp_path / "runs" / "a")])
@@ -229,24 +123,10 @@ def test_short_trained_model_on_the_real_test_sets(shared_data, tmp_path):
     assert row["total"] == 10_000 and row["dataset"] == "cifar100"
 
 
-def test_mean_and_std_over_runs_of_the_same_model(data_dir, tmp_path):
-    paths = []
-    for seed in range(3):
-        torch.manual_seed(seed)
-        model = create_model("resnet8")
-        path = tmp_path / f"s{seed}.safetensors"
-        save_weights(path, model, model.spec, dataset="cifar10")
-        paths.append(str(path))
-    result = runner.invoke(app, ["eval", *paths], env={"COLUMNS": "160"})
-    assert result.exit_code == 0, stderr_of(result)
-    assert "over runs" in result.output and " 3 " in result.output
-    single = runner.invoke(app, ["eval", paths[0]], env={"COLUMNS": "160"})
-    assert "over runs" not in single.output
-
-
 @pytest.mark.parametrize("args,message", [(["--amp", "fp8"], "--amp must be off, bf16 or fp16"),
                                           (["--batch-size", "0"], "--batch-size must be >= 1"),
-                                          (["--dataset", "svhn"], "unknown dataset 'svhn'")])
+                                          (["--dataset", "svhn"], "unknown dataset 'svhn'"),
+                                          (["--predictions"], "--predictions needs --json")])
 def test_eval_bad_flags(args, message, data_dir, tmp_path):
     model = create_model("resnet8")
     path = tmp_path / "m.safetensors"
@@ -254,3 +134,129 @@ def test_eval_bad_flags(args, message, data_dir, tmp_path):
     result = runner.invoke(app, ["eval", str(path), *args])
     assert result.exit_code == 2 and message in stderr_of(result)
     assert len(stderr_of(result).strip().splitlines()) == 1
+
+
+def _train(out, data_dir, normalization: str, seed: int = 0, epochs: int = 1):
+    config = out.parent / f"{out.name}.yaml"
+    config.write_text(f'data:\n  normalization: "{normalization}"\n')
+    result = runner.invoke(app, ["train", "--config", str(config), "--arch", "resnet8", "--epochs", str(epochs),
+                                 "--batch-size", "16", "--limit-batches", "2", "--seed", str(seed), "--device", "cpu",
+                                 "--data-dir", str(data_dir), "--out", str(out)])
+    assert result.exit_code == 0, stderr_of(result)
+    with open(out / "metrics.csv") as handle:
+        return list(csv.DictReader(handle))[-1]
+
+
+@pytest.mark.parametrize("normalization", ["seed", "true"])
+def test_eval_reproduces_the_runs_own_test_accuracy(normalization, data_dir, tmp_path):
+    """eval of a run folder (and of its last.pt) gives exactly the final epoch's test accuracy in
+    metrics.csv: it normalises as the run did. Scoring with the other statistics would not."""
+    final = _train(tmp_path / "run", data_dir, normalization)
+    rows = [json.loads(runner.invoke(app, ["eval", str(p), "--json"]).stdout)
+            for p in (tmp_path / "run", tmp_path / "run" / "last.pt")]
+    for row in rows:
+        assert f"{row['accuracy']:.6g}" == final["test_acc"] and row["total"] == 40
+        assert row["correct"] == round(float(final["test_acc"]) * 40 / 100)
+        assert row["loss"] == pytest.approx(float(final["test_loss"]), rel=1e-5)
+        assert row["normalization"]["source"] == "metadata" and row["recipe"]["data"]["normalization"] == normalization
+    true = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # CIFAR-10's own statistics
+    expected, other = ((SEED_MEAN, SEED_STD), true) if normalization == "seed" else (true, (SEED_MEAN, SEED_STD))
+    assert (tuple(rows[0]["normalization"]["mean"]), tuple(rows[0]["normalization"]["std"])) == expected
+    state, spec, _ = load_checkpoint(tmp_path / "run" / "final.safetensors")
+    images, labels = load_split(data_dir, "cifar10", train=False)
+    loader = CifarLoader(images, labels, 500, False, *other)
+    wrong = evaluate(build_from_state(state, spec), loader, torch.device("cpu"))
+    assert wrong["loss"] != pytest.approx(float(final["test_loss"]), rel=1e-5)  # so the test above can fail
+
+
+def test_weights_without_normalisation_metadata(data_dir, tmp_path):
+    """Weights written before checkpoints recorded it: the run's config.yaml beside them decides;
+    alone, the seed's statistics are assumed and the row says so."""
+    final = _train(tmp_path / "run", data_dir, "true")
+    path = tmp_path / "run" / "final.safetensors"
+    state = load_file(str(path))
+    _, spec, meta = load_checkpoint(path)
+    kept = ("dataset", "epoch", "test_accuracy", "kind", "epochs", "seed")  # what weights recorded before
+    old = {k: json.dumps(v) for k, v in meta.items() if k in kept}
+    save_file(state, str(path), metadata={"format": "shiftnet-weights-1", "spec": json.dumps(spec.to_dict()), **old})
+    row = json.loads(runner.invoke(app, ["eval", str(path), "--json"]).stdout)
+    assert f"{row['accuracy']:.6g}" == final["test_acc"] and row["normalization"]["source"].endswith("config.yaml")
+    alone = tmp_path / "alone.safetensors"
+    shutil.copy(path, alone)
+    row = json.loads(runner.invoke(app, ["eval", str(alone), "--json"]).stdout)
+    assert row["normalization"]["source"].startswith("assumed") and row["normalization"]["mean"] == list(SEED_MEAN)
+
+
+def _weights(tmp_path, name: str, seed: int, epochs: int = 1, kind: str = "final", lr: float = 0.1):
+    config = Config()
+    config.model.arch, config.model.depth = "resnet", 8
+    config.run.seed, config.optim.epochs, config.optim.lr = seed, epochs, lr
+    torch.manual_seed(seed)
+    model = create_model("resnet8")
+    path = tmp_path / name
+    save_weights(path, model, model.spec, **training_metadata(config.to_dict()), epoch=epochs - 1, kind=kind,
+                 test_accuracy=10.0)
+    return str(path)
+
+
+def test_mean_and_std_pool_only_runs_that_differ_in_the_seed(data_dir, tmp_path):
+    pooled = [_weights(tmp_path, f"s{seed}.safetensors", seed) for seed in range(3)]
+    others = [_weights(tmp_path, "two-epochs.safetensors", 3, epochs=2),
+              _weights(tmp_path, "best.safetensors", 4, kind="best-on-test"),
+              _weights(tmp_path, "lr.safetensors", 5, lr=0.05)]
+    copy = tmp_path / "copy-of-s0.safetensors"
+    shutil.copy(pooled[0], copy)
+    paths = pooled + others
+    rows = [json.loads(line) for line in runner.invoke(app, ["eval", *paths, "--json"]).stdout.splitlines()]
+    keys = [pool_key(row) for row in rows]
+    assert keys[0] == keys[1] == keys[2] and len(set(keys[2:])) == 4
+    result = runner.invoke(app, ["eval", *paths])
+    assert result.exit_code == 0, stderr_of(result)
+    summary = result.output[result.output.index("over seeds"):]
+    assert len(re.findall(r"resnet8 ", summary)) == 1 and re.search(r" 0,1,2 ", summary)
+    single = runner.invoke(app, ["eval", *others])
+    assert "over seeds" not in single.output
+    repeated = runner.invoke(app, ["eval", pooled[0], str(copy)])
+    assert "over seeds" not in repeated.output and "same seed appears twice" in repeated.output
+
+
+def test_checkpoint_column_shows_the_whole_path(data_dir, tmp_path):
+    folder = tmp_path / ("a-rather-long-folder-name-" * 3) / ("and-another-one-" * 3)
+    folder.mkdir(parents=True)
+    path = _weights(folder, "shiftnet-final-weights-with-a-long-name-0123456789.safetensors", 0)
+    result = runner.invoke(app, ["eval", path])
+    assert result.exit_code == 0, stderr_of(result)
+    lines = result.output.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.strip().startswith("checkpoint"))
+    start, end = lines[header].index("checkpoint"), lines[header].index("model")
+    cell = "".join(line[start:end].strip() for line in lines[header + 2:] if line.strip())
+    assert cell == path and "…" not in result.output
+
+
+def test_convert_safetensors_keeps_metadata_and_never_writes_over_a_file(data_dir, tmp_path):
+    source = _weights(tmp_path, "final.safetensors", 7)
+    before = open(source, "rb").read()
+    result = runner.invoke(app, ["convert", source])
+    assert result.exit_code == 2 and "would write over its input" in stderr_of(result)
+    assert open(source, "rb").read() == before
+    taken = tmp_path / "taken.safetensors"
+    taken.write_bytes(b"mine")
+    result = runner.invoke(app, ["convert", source, str(taken)])
+    assert result.exit_code == 2 and "already exists" in stderr_of(result) and taken.read_bytes() == b"mine"
+    out = tmp_path / "copy.safetensors"
+    assert runner.invoke(app, ["convert", source, str(out)]).exit_code == 0
+    _, _, original = load_checkpoint(source)
+    _, _, converted = load_checkpoint(out)
+    assert converted.pop("converted_from") == "final.safetensors"
+    assert converted == original
+
+
+def test_json_numbers_are_rounded(data_dir, tmp_path):
+    model = trained_like(ModelSpec("shiftresnet", 20, expansion=1.0, num_classes=100))
+    path = tmp_path / "c100.safetensors"
+    save_weights(path, model, model.spec, dataset="cifar100")
+    row = json.loads(runner.invoke(app, ["eval", str(path), "--json"]).stdout)
+    assert row["total"] == 30  # accuracies in thirds: unrounded they print 16 digits
+    for key in ("accuracy", "difference"):
+        assert len(repr(row[key]).split(".")[-1]) <= 4, row[key]
+    assert row["difference"] == round(row["accuracy"] - row["seed_accuracy"], 4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing_extensions import Annotated
 
 from ..checkpoint import load_checkpoint, save_weights
 from ..engine.score import Scorer, knob, resolve_paths
+from ..errors import UsageError
 from ..fileio import file_digest
 from ..models.infer import build_from_state
 from ..runtime import resolve_device, tune_allocator
@@ -28,11 +30,14 @@ def eval_command(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     amp: Annotated[str, typer.Option("--amp", help="off, bf16 or fp16 (off unless asked).")] = "off",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per checkpoint.")] = False,
+    predictions: Annotated[bool, typer.Option(
+        "--predictions", help="With --json: add each test image's predicted class, in the data set's order.")] = False,
 ) -> None:
     """Test-set accuracy of checkpoints, beside the accuracy the seed's README reports for that model.
 
     The architecture comes from the checkpoint (metadata, or inferred from the weights of an
-    original .t7); a head that does not fit the data set is an error, not a 1% accuracy.
+    original .t7), and so does the input normalisation it was trained with (original .t7 files:
+    the seed's statistics); a head that does not fit the data set is an error, not a 1% accuracy.
     """
     with cli_errors():
         tune_allocator()
@@ -40,23 +45,30 @@ def eval_command(
             raise ValueError(f"--amp must be off, bf16 or fp16, got {amp!r}")
         if batch_size < 1:
             raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+        if predictions and not as_json:
+            raise ValueError("--predictions needs --json (the predictions are a field of each JSON object)")
         scorer = Scorer(data_dir, batch_size, resolve_device(device), amp)
-        rows = [scorer.score(path, dataset) for path in resolve_paths(paths)]
+        rows = [scorer.score(path, dataset, predictions) for path in resolve_paths(paths)]
         if as_json:
             for row in rows:
                 print(json.dumps(row))
             return
         for name in sorted({row["dataset"] for row in rows}):
             console.print(accuracy_table([r for r in rows if r["dataset"] == name], name))
-        summary = seed_summary(rows)
+        summary, notes = seed_summary(rows)
         if summary is not None:
             console.print(summary)
+        for note in notes:
+            console.print(note, markup=False, soft_wrap=True)
 
 
 def accuracy_table(rows: list[dict], dataset: str) -> Table:
     table = Table(title=f"{dataset} test accuracy", title_justify="left", box=box.SIMPLE_HEAVY, pad_edge=False)
     for name in ("checkpoint", "model", "a / r", "params", "accuracy", "correct", "seed README", "diff"):
-        table.add_column(name, justify="left" if name in ("checkpoint", "model", "a / r") else "right", no_wrap=name != "checkpoint")
+        if name == "checkpoint":  # the whole path, folded over lines when narrow, never cut short
+            table.add_column(name, overflow="fold", ratio=1, min_width=12)
+        else:
+            table.add_column(name, justify="left" if name in ("model", "a / r") else "right", no_wrap=True)
     for row in rows:
         seed = f"{row['seed_accuracy']:.2f}%" if row["seed_accuracy"] is not None else "–"
         diff = f"{row['difference']:+.2f}" if row["difference"] is not None else "–"
@@ -65,22 +77,57 @@ def accuracy_table(rows: list[dict], dataset: str) -> Table:
     return table
 
 
-def seed_summary(rows: list[dict]) -> Table | None:
-    """Mean ± sample std of accuracy for every model evaluated more than once (several seeds):
-    what a single run cannot say about a 0.3-point difference."""
-    groups: dict[tuple, list[float]] = {}
-    for row in rows:
-        groups.setdefault((row["dataset"], row["name"]), []).append(row["accuracy"])
-    repeated = {key: values for key, values in groups.items() if len(values) > 1}
-    if not repeated:
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def pool_key(row: dict) -> tuple | None:
+    """What two checkpoints must share to be repeats of one experiment that differ only in the seed:
+    model, data set, normalisation, recipe, epochs and which checkpoint of the run (final, best
+    on test, last after epoch N). None for a checkpoint that does not record them (original .t7
+    files, converted or older weights): it is never pooled."""
+    if row.get("seed") is None or row.get("recipe") is None or row.get("epochs") is None:
         return None
-    table = Table(title="over runs (checkpoints of the same model)", title_justify="left", box=box.SIMPLE_HEAVY, pad_edge=False)
-    for name in ("dataset", "model", "runs", "mean", "std", "min", "max"):
-        table.add_column(name, justify="left" if name in ("dataset", "model") else "right", no_wrap=True)
-    for (dataset, name), values in sorted(repeated.items()):
-        table.add_row(dataset, name, str(len(values)), f"{statistics.mean(values):.2f}%", f"{statistics.stdev(values):.2f}",
-                      f"{min(values):.2f}%", f"{max(values):.2f}%")
-    return table
+    kind = row.get("kind")
+    if kind not in ("final", "best-on-test"):
+        kind = f"{kind} {row.get('epoch')}"
+    norm = row["normalization"]
+    return (row["dataset"], row["name"], json.dumps(row["spec"], sort_keys=True), _digest([norm["mean"], norm["std"]]),
+            _digest(row["recipe"]), row["epochs"], kind)
+
+
+def seed_summary(rows: list[dict]) -> tuple[Table | None, list[str]]:
+    """Mean ± sample std of accuracy over repeats of one experiment (several seeds): what a single
+    run cannot say about a 0.3-point difference. Also notes on groups that cannot be pooled."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        key = pool_key(row)
+        if key is not None:
+            groups.setdefault(key, []).append(row)
+    notes, pooled = [], {}
+    for key, members in groups.items():
+        if len(members) < 2:
+            continue
+        seeds = [m["seed"] for m in members]
+        if len(set(seeds)) < len(seeds):
+            paths = ", ".join(m["path"] for m in members)
+            notes.append(f"note: not pooled, the same seed appears twice (copies of one run?): {paths}")
+            continue
+        pooled[key] = members
+    if not pooled:
+        return None, notes
+    table = Table(title="over seeds (checkpoints that differ only in the seed)", title_justify="left",
+                  box=box.SIMPLE_HEAVY, pad_edge=False)
+    for name in ("dataset", "model", "checkpoint", "epochs", "recipe", "seeds", "mean", "std", "min", "max"):
+        left = name in ("dataset", "model", "checkpoint", "recipe", "seeds")
+        table.add_column(name, justify="left" if left else "right", no_wrap=True)
+    for key, members in sorted(pooled.items()):
+        dataset, name, _spec, _norm, recipe, epochs, kind = key
+        values = [m["accuracy"] for m in members]
+        table.add_row(dataset, name, kind, str(epochs), recipe, ",".join(str(m["seed"]) for m in members),
+                      f"{statistics.mean(values):.2f}%", f"{statistics.stdev(values):.2f}", f"{min(values):.2f}%",
+                      f"{max(values):.2f}%")
+    return table, notes
 
 
 def convert_command(
@@ -88,16 +135,23 @@ def convert_command(
     target: Annotated[Optional[Path], typer.Argument(help="Output .safetensors. (default: SOURCE with .safetensors)", show_default=False)] = None,
     dataset: Annotated[Optional[str], typer.Option("--dataset", help="Record this data set in the metadata. (default: from the file name / head)", show_default=False)] = None,
 ) -> None:
-    """Convert a checkpoint to this project's safetensors format (spec in the metadata); print its sha256."""
+    """Convert a checkpoint to this project's safetensors format (spec and the source's metadata kept);
+    print its sha256. Never writes over a file, its input included."""
     with cli_errors():
         state, spec, meta = load_checkpoint(source)
-        model = build_from_state(state, spec)
         target = target or source.with_suffix(".safetensors")
+        if target.resolve() == source.resolve():
+            raise UsageError(f"convert would write over its input {source}; give a TARGET path")
+        if target.exists():
+            raise UsageError(f"{target} already exists; give another TARGET (convert never writes over a file)")
+        model = build_from_state(state, spec)
         chosen = dataset or meta.get("dataset") or ("cifar100" if spec.num_classes == 100 else "cifar10")
-        extra = {"dataset": chosen, "converted_from": source.name, "kind": f"converted {meta.get('format')}"}
-        if meta.get("recorded_acc") is not None:
-            extra["recorded_accuracy"] = float(meta["recorded_acc"])
-        if meta.get("epoch") is not None:
-            extra["epoch"] = int(meta["epoch"])
+        if meta.get("dataset") and dataset and dataset != meta["dataset"]:
+            raise UsageError(f"{source} was trained on {meta['dataset']}, not {dataset}; drop --dataset")
+        extra = {k: v for k, v in meta.items() if k not in ("format", "spec") and v is not None}
+        extra["normalization"] = {k: v for k, v in meta["normalization"].items() if k != "source"}
+        extra.update({"dataset": chosen, "converted_from": source.name})
+        if meta["format"] != "safetensors":  # a copied final.safetensors stays "final"; a .t7 is its own kind
+            extra["kind"] = f"converted {meta['format']}"
         save_weights(target, model, spec, **extra)
         console.print(f"{source} -> {target}: {spec.name} ({knob(spec)}), sha256 {file_digest(target)}")

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..checkpoint import load_run_state, save_run_state, save_weights, unwrap
+from ..checkpoint import load_run_state, save_run_state, save_weights, training_metadata, unwrap
 from ..config import Config, dump_yaml, lr_at
 from ..data import CifarLoader, ensure_dataset, get_dataset, load_split
 from ..data.datasets import SEED_MEAN, SEED_STD, default_data_dir
@@ -229,6 +229,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
             "epoch": state.epoch, "batch": state.batch, "step": state.step, "sums": list(state.sums),
             "best_acc": state.best_acc, "best_epoch": state.best_epoch, "history": list(state.history), "rng": rng,
+            "meta": training_metadata(self.config.to_dict()),
         }
 
     def _save_state(self, state: RunState) -> None:
@@ -244,8 +245,8 @@ class Trainer:
         atomic_write_text(self.out_dir / "metrics.csv", buffer.getvalue())
 
     def _weights_metadata(self, row: dict, kind: str) -> dict:
-        return {"dataset": self.config.data.dataset, "epoch": row["epoch"], "test_accuracy": row["test_acc"], "kind": kind,
-                "epochs": self.config.optim.epochs, "seed": self.config.run.seed}
+        return {**training_metadata(self.config.to_dict()), "epoch": row["epoch"], "test_accuracy": row["test_acc"],
+                "kind": kind}
 
     # ------------------------------------------------------------------ loop
     def run(self) -> dict:

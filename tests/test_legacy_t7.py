@@ -1,0 +1,358 @@
+"""The original .t7 checkpoints, as torch itself writes them, against torch itself as the oracle.
+
+Every fixture is a ``torch.save(..., _use_new_zipfile_serialization=False, pickle_protocol=2)`` of
+a model built from a stand-in of the seed's code base (``legacy_writer``), some rewritten into what
+only a 2017 GPU machine could write. The oracle is plain ``torch.load(weights_only=False)`` in a
+subprocess with the stand-in package importable, running the model on the seed's test transform:
+our reader must give the same state dict tensor for tensor, and ``shiftnet eval`` the same
+prediction on every real test image.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import pickletools
+import tarfile
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from shiftnet.checkpoint import load_checkpoint
+from shiftnet.cli import app
+from shiftnet.data.datasets import MARKER
+from shiftnet.errors import UsageError
+from shiftnet.legacy_t7 import MAX_DEPTH, read_t7
+from shiftnet.models import ModelSpec, create_model
+from shiftnet.models.infer import build_from_state
+
+from . import legacy_writer as lw
+from .conftest import SHARED_DATA, stderr_of
+from .helpers import make_ready_cifar10
+
+runner = CliRunner()
+N_IMAGES = 200  # the first real CIFAR-10 test images both sides score
+
+SHIFT_HEAD = ["models.resnet.ResNet", "models.shiftresnet.ShiftConv", "models.shiftnet_cuda_v2.nn.GenericShift_cuda"]
+# file -> (what the writer builds, how the torch-written stream is then rewritten, the spec eval must infer)
+FIXTURES = {
+    "shiftresnet20_3.0.t7": ({"arch": "shiftresnet", "param": 3.0}, None, ("shiftresnet", {"expansion": 3.0})),
+    "shiftresnet20_3.0-cuda.t7": (None, dict(cuda=True), ("shiftresnet", {"expansion": 3.0})),
+    "shiftresnet20_3.0-py2.t7": (None, dict(py2=True), ("shiftresnet", {"expansion": 3.0})),
+    "shiftresnet20_3.0-torch03.t7": (None, dict(torch03=True), ("shiftresnet", {"expansion": 3.0})),
+    "shiftresnet20_1.0-dataparallel.t7": ({"arch": "shiftresnet", "param": 1.0, "data_parallel": True}, dict(cuda=True),
+                                          ("shiftresnet", {"expansion": 1.0})),
+    "shiftresnet20_1.0-2017.t7": ({"arch": "shiftresnet", "param": 1.0, "old_paths": True},
+                                  dict(cuda=True, py2=True, torch03=True), ("shiftresnet", {"expansion": 1.0})),
+    "shiftresnet20_1.0_cifar100.t7": ({"arch": "shiftresnet", "param": 1.0, "classes": 100}, None,
+                                      ("shiftresnet", {"expansion": 1.0, "num_classes": 100})),
+    "resnet20.t7": ({"arch": "resnet"}, None, ("resnet", {})),
+    "resnet20_2.8_block.t7": ({"arch": "resnet", "param": 2.8}, None, ("resnet", {"reduction": 2.8})),
+    "resnet20_2.9_net.t7": ({"arch": "resnet", "param": 2.9, "mode": "net"}, None,
+                            ("resnet", {"reduction": 2.9, "reduction_mode": "net"})),
+    "resnet20_3.3-2017.t7": ({"arch": "resnet", "param": 3.3, "old_rule": True},
+                             dict(cuda=True, py2=True, torch03=True),
+                             ("resnet", {"reduction": 3.3, "shortcut_rule": "legacy"})),
+    "depthwiseresnet20.t7": ({"arch": "depthwiseresnet", "param": 1.0}, None, ("depthwiseresnet", {})),
+    "resnet20_1.12_depthwisewithskip.t7": ({"arch": "depthwiseresnet", "param": 1.12, "old_paths": True},
+                                           dict(cuda=True, py2=True, torch03=True),
+                                           ("depthwiseresnet", {"reduction": 1.12})),
+}
+ANCHOR = "shiftresnet20_3.0.t7"
+CIFAR10_FILES = [name for name in FIXTURES if "cifar100" not in name]
+
+
+@pytest.fixture(scope="module")
+def legacy(tmp_path_factory):
+    """Writes the stand-in package and every fixture, and runs the oracle once over all of them
+    (on real test images too when the archive is here)."""
+    root = tmp_path_factory.mktemp("legacy")
+    package = lw.write_package(root / "seed")
+    files = root / "files"
+    files.mkdir()
+    built = [{"file": name, "depth": 20, "classes": 10, "seed": i, "acc": 80.0 + i, "epoch": 100 + i, **build}
+             for i, (name, (build, _, _)) in enumerate(FIXTURES.items()) if build is not None]
+    cifar = None
+    if (SHARED_DATA / "cifar-10-python.tar.gz").is_file():
+        cifar = root / "cifar"
+        with tarfile.open(SHARED_DATA / "cifar-10-python.tar.gz") as tar:
+            tar.extractall(cifar, filter="data")
+    lw.build(package, files, built, cifar)
+    anchor_bytes = (files / ANCHOR).read_bytes()
+    for name, (build, edits, _) in FIXTURES.items():
+        if edits:
+            source = anchor_bytes if build is None else (files / name).read_bytes()
+            (files / name).write_bytes(lw.rewrite(source, **edits))
+    paths = [files / name for name in FIXTURES]
+    results = lw.oracle(package, paths, root / "oracle.pt", cifar, N_IMAGES)
+    return {"root": root, "files": files, "package": package, "anchor": anchor_bytes, "oracle": results, "cifar": cifar}
+
+
+def _opcodes(data: bytes):
+    """(opcode name, argument) of the object pickle (the fourth of the file)."""
+    stream = io.BytesIO(data)
+    for _ in range(3):
+        pickle.load(stream)
+    return [(op.name, arg) for op, arg, _ in pickletools.genops(stream)]
+
+
+def test_legacy_fixtures_have_what_real_files_have(legacy):
+    """The fixtures really carry each trait (so the tests below test what they claim)."""
+    files = legacy["files"]
+    anchor = _opcodes((files / ANCHOR).read_bytes())
+    strings = [arg for name, arg in anchor if name == "BINUNICODE"]
+    assert "module" in strings and any(s.startswith("class ShiftConv(nn.Module)") for s in strings)
+    assert ("GLOBAL", "torch._utils _rebuild_tensor_v2") in anchor and ("GLOBAL", "torch FloatStorage") in anchor
+    assert ("GLOBAL", "__builtin__ set") in anchor and "num_batches_tracked" in strings and "cpu" in strings
+    cuda = _opcodes((files / "shiftresnet20_3.0-cuda.t7").read_bytes())
+    assert ("GLOBAL", "torch.cuda FloatStorage") in cuda and ("GLOBAL", "torch FloatStorage") not in cuda
+    assert "cuda:0" in [arg for name, arg in cuda if name == "BINUNICODE"]
+    py2 = _opcodes((files / "shiftresnet20_3.0-py2.t7").read_bytes())
+    assert not any(name == "BINUNICODE" for name, _ in py2)
+    assert {"SHORT_BINSTRING", "BINSTRING"} <= {name for name, _ in py2}
+    old = _opcodes((files / "shiftresnet20_1.0-2017.t7").read_bytes())
+    globals_ = {arg for name, arg in old if name == "GLOBAL"}
+    assert {"torch._utils _rebuild_tensor", "torch.nn.parameter Parameter", "models.resnet ShiftConv",
+            "shiftnet_cuda_v2.nn GenericShift_cuda", "torch.cuda FloatStorage"} <= globals_
+    assert "torch._utils _rebuild_tensor_v2" not in globals_ and "torch._utils _rebuild_parameter" not in globals_
+    assert b"num_batches_tracked" not in (files / "shiftresnet20_1.0-2017.t7").read_bytes()
+    assert "torch.nn.parallel.data_parallel DataParallel" in {
+        arg for name, arg in _opcodes((files / "shiftresnet20_1.0-dataparallel.t7").read_bytes()) if name == "GLOBAL"}
+
+
+@pytest.mark.parametrize("name", list(FIXTURES))
+def test_legacy_state_dict_and_logits_equal_torch_load(name, legacy):
+    """Tensor for tensor what torch.load(...)['net'].state_dict() gives; the model eval builds from
+    it (architecture inferred) gives torch's logits."""
+    oracle = legacy["oracle"][name]
+    path = legacy["files"] / name
+    state, info = read_t7(path)
+    assert list(state) == list(oracle["state"])
+    for key, value in oracle["state"].items():
+        assert state[key].dtype == value.dtype and torch.equal(state[key], value), key
+    assert info["acc"] == oracle["acc"] and info["epoch"] == oracle["epoch"]
+    assert set(oracle["classes"]) <= set(info["classes"])
+    ours, spec, meta = load_checkpoint(path)
+    arch, fields = FIXTURES[name][2]
+    expected = ModelSpec(arch, 20, **fields)
+    assert meta["recorded_accuracy"] == oracle["acc"] and (spec.arch, spec.shortcut_rule, spec.num_classes) == (
+        expected.arch, expected.shortcut_rule, expected.num_classes)
+    shapes = [(k, v.shape) for k, v in create_model(expected).state_dict().items()]
+    # compared by the tensors it builds: r = 1.11 and 1.12 give the same widths, and the shortest is reported
+    assert [(k, v.shape) for k, v in create_model(spec).state_dict().items()] == shapes, spec
+    model = build_from_state(ours, spec).eval()
+    with torch.no_grad():
+        logits = model(legacy["oracle"]["inputs"])
+    torch.testing.assert_close(logits, oracle["logits"], rtol=1e-5, atol=1e-5)
+
+
+def _real_subset(cifar_root, folder, count: int):
+    """The first ``count`` real test images, in the official order, as a verified data folder."""
+    target = folder / "cifar-10-batches-py"
+    target.mkdir(parents=True)
+    source = cifar_root / "cifar-10-batches-py"
+    batch = pickle.loads((source / "test_batch").read_bytes(), encoding="bytes")
+    subset = {b"data": batch[b"data"][:count], b"labels": batch[b"labels"][:count],
+              b"batch_label": batch[b"batch_label"]}
+    (target / "test_batch").write_bytes(pickle.dumps(subset, protocol=2))
+    (target / "batches.meta").write_bytes((source / "batches.meta").read_bytes())
+    sizes = {p.name: p.stat().st_size for p in target.iterdir()}
+    (target / MARKER).write_text(json.dumps({"splits": ["test"], "sizes": sizes}))
+    return folder
+
+
+@pytest.mark.realdata
+def test_legacy_eval_agrees_with_torch_image_for_image(legacy, tmp_path):
+    """shiftnet eval of every CIFAR-10 fixture: torch's prediction on each real test image (the seed's
+    test transform), the same correct count."""
+    data = _real_subset(legacy["cifar"], tmp_path / "data", N_IMAGES)
+    paths = [str(legacy["files"] / name) for name in CIFAR10_FILES]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the suite's machine is shared: one thread is faster there, and the result is the same
+    try:
+        result = runner.invoke(app, ["eval", *paths, "--data-dir", str(data), "--json", "--predictions"])
+    finally:
+        torch.set_num_threads(threads)
+    assert result.exit_code == 0, stderr_of(result)
+    rows = {os.path.basename(row["path"]): row for row in map(json.loads, result.stdout.splitlines())}
+    assert sorted(rows) == sorted(CIFAR10_FILES)
+    for name, row in rows.items():
+        oracle = legacy["oracle"][name]
+        assert row["total"] == N_IMAGES and row["correct"] == oracle["correct"], name
+        assert row["predictions"] == oracle["predictions"].tolist(), name
+        assert len(set(row["predictions"])) >= 3, name  # not a constant answer that would agree by accident
+        assert row["normalization"]["mean"] == list(lw.SEED_MEAN) and row["normalization"]["std"] == list(lw.SEED_STD)
+        assert row["accuracy"] == round(100 * oracle["correct"] / N_IMAGES, 4)
+
+
+def _hostile(legacy, tmp_path, edit, name="hostile.t7") -> object:
+    path = tmp_path / name
+    path.write_bytes(lw.rewrite(legacy["anchor"], edit=edit))
+    return path
+
+
+def _net(tree):
+    return tree["net"]
+
+
+def test_legacy_payload_behind_a_module_id_is_refused_before_it_runs(legacy, tmp_path):
+    sentinel = tmp_path / "pwned"
+
+    def payload(tree, _ids):
+        system = lw.sym("posix", "system")(f"touch {sentinel}")
+        tree["net"] = lw.RawPid(("module", system, "resnet.py", "class ResNet: pass"))
+
+    with pytest.raises(UsageError, match="refusing unsafe checkpoint.*posix.system"):
+        read_t7(_hostile(legacy, tmp_path, payload))
+
+    def not_a_class(tree, _ids):
+        tree["net"] = lw.RawPid(("module", "models.resnet.ResNet", "resnet.py", "class ResNet: pass"))
+
+    with pytest.raises(UsageError, match="module id names 'models.resnet.ResNet', not an allowed class"):
+        read_t7(_hostile(legacy, tmp_path, not_a_class))
+    assert not sentinel.exists()
+
+
+def test_legacy_source_text_in_module_ids_is_never_run(legacy, tmp_path):
+    sentinel = tmp_path / "pwned"
+
+    def source(_tree, ids):
+        for cls in ids:
+            ids[cls] = ("/seed/models/resnet.py", f"import os\nos.system('touch {sentinel}')\n")
+
+    state, _ = read_t7(_hostile(legacy, tmp_path, source))
+    assert not sentinel.exists()
+    assert all(torch.equal(state[k], v) for k, v in legacy["oracle"][ANCHOR]["state"].items())
+
+
+def test_legacy_other_persistent_ids_are_refused(legacy, tmp_path):
+    def other(tree, _ids):
+        tree["net"].state["_modules"]["linear"] = lw.RawPid(("evil", "x"))
+
+    with pytest.raises(UsageError, match="unexpected persistent id 'evil'"):
+        read_t7(_hostile(legacy, tmp_path, other))
+
+
+def test_legacy_malicious_globals_are_refused_and_nothing_runs(tmp_path):
+    """A torch.save of objects that reduce to os.system / eval: refused at the first global."""
+    sentinel = tmp_path / "pwned"
+
+    class Reduce:
+        def __init__(self, fn, args):
+            self.fn, self.args = fn, args
+
+        def __reduce__(self):
+            return self.fn, self.args
+
+    for fn, arg in ((os.system, f"touch {sentinel}"), (eval, f"__import__('os').system('touch {sentinel}')")):
+        path = tmp_path / "evil.t7"
+        torch.save({"net": Reduce(fn, (arg,)), "acc": 1.0, "epoch": 0}, path, _use_new_zipfile_serialization=False,
+                   pickle_protocol=2)
+        refused = r"refusing unsafe checkpoint.*(posix|os|builtins|__builtin__)\.(system|eval)"
+        with pytest.raises(UsageError, match=refused):
+            read_t7(path)
+        result = runner.invoke(app, ["eval", str(path)])
+        assert result.exit_code == 2 and "refusing unsafe" in stderr_of(result)
+        assert len(stderr_of(result).strip().splitlines()) == 1
+    assert not sentinel.exists()
+
+
+def _sequential(child):
+    sequential = lw.sym("torch.nn.modules.container", "Sequential")
+    module = sequential.__new__(sequential)
+    module.state = {"_parameters": {}, "_buffers": {}, "_modules": {"0": child}}
+    return module
+
+
+def _shared(tree, _ids):
+    modules = tree["net"].state["_modules"]
+    modules["layer2"] = modules["layer1"]
+
+
+def _cyclic(tree, _ids):
+    tree["net"].state["_modules"]["layer1"].state["_modules"]["back"] = tree["net"]
+
+
+def _deep(tree, _ids):
+    child = tree["net"].state["_modules"]["linear"]
+    for _ in range(MAX_DEPTH + 5):
+        child = _sequential(child)
+    tree["net"].state["_modules"]["linear"] = child
+
+
+def _huge_tensor(tree, _ids):
+    weight = tree["net"].state["_modules"]["linear"].state["_parameters"]["weight"]
+    tensor = weight.args[0]
+    tensor.args = (tensor.args[0], 0, (100_000, 100_000), (0, 0), *tensor.args[4:])
+
+
+@pytest.mark.parametrize("edit,message", [(_shared, "appears twice"), (_cyclic, "appears twice"),
+                                          (_deep, "larger than any of the seed's nets"),
+                                          (_huge_tensor, "reaches past its storage")])
+def test_legacy_hostile_trees_are_bounded(edit, message, legacy, tmp_path):
+    """A few kB may not make the reader build a huge or endless tree, or a tensor beyond its bytes."""
+    path = _hostile(legacy, tmp_path, edit)
+    assert path.stat().st_size < 2 * len(legacy["anchor"])
+    with pytest.raises(UsageError, match=message):
+        read_t7(path)
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda b: b[: len(b) // 2], "truncated"),
+    (lambda b: b[:40], "truncated|not a legacy"),
+    (lambda b: b"garbage" * 10, "not a legacy torch checkpoint"),
+    (lambda b: b"PK\x03\x04" + b"\x00" * 40, "zip-format"),
+], ids=["half", "header-only", "garbage", "zip"])
+def test_legacy_broken_files(damage, message, legacy, tmp_path):
+    path = tmp_path / "broken.t7"
+    path.write_bytes(damage(legacy["anchor"]))
+    with pytest.raises(UsageError, match=message):
+        read_t7(path)
+    result = runner.invoke(app, ["eval", str(path)])
+    assert result.exit_code == 2 and len(stderr_of(result).strip().splitlines()) == 1
+
+
+@pytest.fixture
+def fake_data(tmp_path, monkeypatch):
+    folder = make_ready_cifar10(tmp_path / "data", n_test=40)
+    monkeypatch.setenv("SHIFTNET_DATA", str(folder))
+    return folder
+
+
+def test_legacy_eval_table_json_and_batch_size_invariance(legacy, fake_data):
+    path = str(legacy["files"] / ANCHOR)
+    outputs = []
+    for batch in ("7", "500"):
+        result = runner.invoke(app, ["eval", path, "--batch-size", batch, "--json"])
+        assert result.exit_code == 0, stderr_of(result)
+        outputs.append(json.loads(result.stdout))
+    assert outputs[0]["correct"] == outputs[1]["correct"] and outputs[0]["loss"] == pytest.approx(outputs[1]["loss"])
+    row = outputs[0]
+    assert row["total"] == 40 and row["params"] == 95_642 and row["dataset"] == "cifar10"
+    assert row["kind"] == "original .t7"
+    assert row["seed_accuracy"] == 89.56 and {r["accuracy"] for r in row["seed_refs"]} == {89.56, 90.08}
+    assert row["recorded_accuracy"] == 80.0 and "the seed's statistics" in row["normalization"]["source"]
+    table = runner.invoke(app, ["eval", path])
+    assert "89.56%" in table.output and "a=3c" in table.output and "/40" in table.output
+
+
+def test_legacy_convert_keeps_what_the_file_records(legacy, fake_data, tmp_path):
+    t7 = legacy["files"] / "resnet20_3.3-2017.t7"
+    out = tmp_path / "out.safetensors"
+    result = runner.invoke(app, ["convert", str(t7), str(out)])
+    assert result.exit_code == 0, stderr_of(result)
+    assert "sha256" in result.output
+    state, spec, meta = load_checkpoint(out)
+    assert spec.shortcut_rule == "legacy" and spec.reduction == 3.3 and meta["kind"] == "converted t7"
+    oracle = legacy["oracle"][t7.name]
+    assert meta["recorded_accuracy"] == oracle["acc"] and meta["epoch"] == oracle["epoch"]
+    assert meta["normalization"]["mean"] == list(lw.SEED_MEAN) and meta["normalization"]["source"] == "metadata"
+    assert "models.resnet.BasicBlock" in meta["classes"]
+    assert all(torch.equal(state[k], v) for k, v in legacy["oracle"][t7.name]["state"].items())
+    again = runner.invoke(app, ["convert", str(t7), str(out)])
+    assert again.exit_code == 2 and "already exists" in stderr_of(again)
+    rows = [json.loads(runner.invoke(app, ["eval", str(p), "--json"]).stdout) for p in (t7, out)]
+    assert rows[0]["correct"] == rows[1]["correct"] and rows[0]["loss"] == rows[1]["loss"]
