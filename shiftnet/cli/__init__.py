@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-import typer
-from typing_extensions import Annotated
+try:  # Ctrl-C while these load (torch takes seconds): exit as any Ctrl-C does, one line, no traceback
+    import typer
+    from typing_extensions import Annotated
 
-from .bench import bench_app
-from .common import OneLineErrors, set_debug
-from .download import download_app
-from .eval import convert_command, eval_command
-from .params import params
-from .plot import plot_app
-from .report import report_command
-from .train import train
+    from .bench import bench_app
+    from .common import OneLineErrors, set_debug
+    from .download import download_app
+    from .eval import convert_command, eval_command
+    from .params import params
+    from .plot import plot_app
+    from .report import report_command
+    from .train import train
+except KeyboardInterrupt:
+    import sys
+
+    print("error: interrupted (Ctrl-C)", file=sys.stderr)
+    raise SystemExit(130) from None
 
 app = typer.Typer(
     name="shiftnet",

@@ -33,6 +33,15 @@ def resolve_config_path(value: str | None) -> Path | None:
     raise UsageError(f"--config {value}: no such file or preset (presets live in {CONFIG_DIR})")
 
 
+def check_run_name(name: str, source: str = "--name") -> str:
+    """A run name is one folder inside runs/: a name that climbs out (``../x``) or is a path
+    (``/abs``, ``a/b``) would write somewhere the user did not ask for; --out is for that."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name or Path(name).is_absolute():
+        raise UsageError(f"{source} {name[:60]!r} is not a run name: it must be one folder name inside runs/ "
+                         f"(no '/', no '..'); use --out DIR for a folder elsewhere")
+    return name
+
+
 class RichReporter(Reporter):
     """A progress bar per epoch (loss, accuracy, img/s, ETA) and one summary line per epoch."""
 
@@ -115,6 +124,8 @@ def train(
     torchrun --nproc-per-node N -m shiftnet train ...
     """
     with cli_errors():
+        if name is not None:
+            check_run_name(name)
         out_dir = Path(out) if out else (Path("runs") / name if name else None)
         arch, depth = options.resolve_arch(arch, depth, expansion, reduction)
         overrides = {
@@ -127,15 +138,23 @@ def train(
             "run.name": name, "run.out": out,
         }
         source = resolve_config_path(config)
-        if source is None and resume and out_dir is not None and (out_dir / "config.yaml").is_file():
+        if source is None and resume and out_dir is not None and (out_dir / "last.pt").is_file() \
+                and (out_dir / "config.yaml").is_file():
             source = out_dir / "config.yaml"  # resume: the saved config, with any flags given on top (then compared)
         cfg = load_config(source, overrides)
+        if out_dir is None and not cfg.run.out and cfg.run.name is not None:
+            check_run_name(cfg.run.name, "run.name")
         out_dir = out_dir or Path(cfg.run.out or Path("runs") / cfg.run_name())
         reporter = RichReporter() if sys.stdout.isatty() else PlainReporter()
         trainer = Trainer(cfg, out_dir, resume=resume, reporter=reporter)
         if trainer.dist.is_main:
             console.print(f"training {cfg.model_spec().name} on {cfg.data.dataset} ({trainer.device}, "
                           f"{trainer.dist.world_size} process{'es' if trainer.dist.world_size > 1 else ''}) -> {out_dir}")
+            if cfg.run.limit_batches is not None:
+                limit = cfg.run.limit_batches
+                console.print(f"--limit-batches {limit}: each epoch trains on at most {limit} batches and tests on at "
+                              f"most {limit} x {cfg.data.eval_batch_size} images: the test set is cut too, so "
+                              f"accuracies are not comparable with full runs")
         try:
             summary = trainer.run()
         finally:

@@ -3,8 +3,14 @@
 Exact resume rests on two facts: every random choice of an epoch (order, crops, flips) is a pure
 function of (seed, epoch) (see ``data.loader``), and ``last.pt`` holds the model, optimizer, AMP
 scaler, the position inside the epoch and the running sums of that epoch. It is written at the end
-of every epoch and on Ctrl-C (mid-epoch); a run killed any other way resumes from the last epoch
-end and replays the same batches. A NaN/inf loss stops the run without overwriting ``last.pt``.
+of every epoch (before the epoch's other files, which a resume at an epoch end writes again) and on
+Ctrl-C or SIGTERM, which the loop honours between steps only (``interrupts``): a state is never saved
+from inside a forward pass. A run killed any other way resumes from the last save and replays the
+same batches. A NaN/inf loss stops the run without overwriting ``last.pt``.
+
+Nothing is written before everything that can be checked is checked (folder, device, model, data),
+so a failure before the first epoch ends leaves at most ``config.yaml``, and such a folder is
+reused; one process at a time writes a run folder (``runfolder``).
 
 Reporting: every epoch's test accuracy is logged; the run reports the final epoch's accuracy and,
 labelled as selected on the test set, the best. ``select_on_test`` (seed-faithful) makes the best
@@ -13,8 +19,7 @@ the headline number, as the seed did; it never happens silently.
 
 from __future__ import annotations
 
-import csv
-import io
+import contextlib
 import math
 import random
 import time
@@ -34,14 +39,11 @@ from ..errors import Interrupted, RunError, UsageError
 from ..fileio import atomic_write_text
 from ..models import create_model, set_shift_impl
 from ..runtime import resolve_device, tune_allocator
-from . import distributed, syncbn
+from . import distributed, runfolder, syncbn
 from .evaluate import autocast, evaluate
+from .interrupts import StopRequests
+from .runfolder import STATE_FORMAT
 
-STATE_FORMAT = "shiftnet-run-1"
-METRIC_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"]
-# config keys that may differ on --resume (they do not change what is computed, or only its speed)
-RESUMABLE_CHANGES = {("run", "device"), ("run", "compile"), ("run", "name"), ("run", "out"), ("data", "data_dir"),
-                     ("data", "eval_batch_size"), ("run", "shift_impl")}
 NAN_CHECK_EVERY = 25
 
 
@@ -99,18 +101,6 @@ def _seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def _config_differences(saved: dict, current: dict) -> list[str]:
-    diffs = []
-    for section, values in current.items():
-        for key, value in values.items():
-            if (section, key) in RESUMABLE_CHANGES:
-                continue
-            old = saved.get(section, {}).get(key)
-            if old != value:
-                diffs.append(f"{section}.{key}: {old!r} -> {value!r}")
-    return diffs
-
-
 class Trainer:
     """One training run in ``out_dir``; ``run()`` trains to the configured epoch count."""
 
@@ -124,6 +114,8 @@ class Trainer:
         self.device = resolve_device(config.run.device)
         if config.run.amp == "fp16" and self.device.type != "cuda":
             raise UsageError("--amp fp16 needs a CUDA device (it uses a GradScaler); use --amp bf16 on CPU")
+        if config.run.shift_impl == "cupy" and self.device.type != "cuda":
+            raise UsageError(f"--shift-impl cupy needs a CUDA device, not {self.device}; use auto, torch or conv")
         self.dist = distributed.setup(self.device.type)
         if not self.dist.is_main:
             self.reporter = _Silent()  # rank 0 alone prints
@@ -132,28 +124,30 @@ class Trainer:
         if config.data.batch_size % self.dist.world_size:
             raise UsageError(f"--batch-size {config.data.batch_size} is the global batch and must divide by the "
                              f"{self.dist.world_size} processes")
+        self._lock = runfolder.RunLock(self.out_dir)
+        self.stop = StopRequests(escalate=not self.dist.enabled)
 
     # ------------------------------------------------------------------ setup
-    def _prepare_folder(self) -> RunState:
-        config_path, state_path = self.out_dir / "config.yaml", self.out_dir / "last.pt"
-        current = self.config.to_dict()
-        if self.resume:
-            if not state_path.is_file():
-                raise UsageError(f"--resume: no {state_path} to resume from; start the run without --resume")
-            saved = load_run_state(state_path)
-            if saved.get("format") != STATE_FORMAT:
-                raise UsageError(f"{state_path} is not a shiftnet run state")
-            diffs = _config_differences(saved["config"], current)
-            if diffs:
-                raise UsageError(f"--resume with a different config ({'; '.join(diffs)}); rerun with the saved settings "
-                                 f"(see {config_path}) or start a new run with another --name")
-            self._saved = saved
-            return RunState(saved["epoch"], saved["batch"], saved["step"], list(saved["sums"]), saved["best_acc"],
-                            saved["best_epoch"], list(saved["history"]))
-        if config_path.exists() or state_path.exists():
-            raise UsageError(f"{self.out_dir} already holds a run; continue it with --resume, or choose another --name / --out")
-        self._saved = None
-        return RunState()
+    def _load_saved(self) -> dict:
+        path = self.out_dir / "last.pt"
+        saved = runfolder.check_run_state(load_run_state(path), path)
+        diffs = runfolder.config_differences(saved["config"], self.config.to_dict())
+        if diffs:
+            raise UsageError(f"--resume with a different config ({'; '.join(diffs)}); rerun with the saved settings "
+                             f"(see {self.out_dir / 'config.yaml'}) or start a new run with another --name")
+        return saved
+
+    def _claim_folder(self) -> None:
+        """Rank 0 takes the folder's lock, checks it again (another run may have started meanwhile) and
+        removes what a killed run left."""
+        if not self.dist.is_main:
+            return
+        runfolder.create_folder(self.out_dir)
+        self._lock.acquire()
+        runfolder.check_folder(self.out_dir, self.resume, lock=False)
+        if self._lock.stale_pid is not None:
+            self.reporter.message(f"took over the lock of pid {self._lock.stale_pid}, which no longer runs")
+        runfolder.remove_leftovers(self.out_dir)
 
     def _build(self):
         cfg = self.config
@@ -182,6 +176,25 @@ class Trainer:
             self.train_model = torch.compile(self.train_model)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.run.amp == "fp16")
         self.optimizer = self._new_optimizer()
+        self._try_model()
+
+    def _try_model(self) -> None:
+        """One image through the model before anything is written: a shift implementation or layout
+        the device cannot run fails here, not after the run folder exists. Eval mode: no state changes."""
+        image = torch.zeros(1, 3, 32, 32, device=self.device)
+        if self.config.run.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        try:
+            with torch.no_grad(), autocast(self.device, self.config.run.amp):
+                self.model.eval()
+                self.model(image)
+        except (RuntimeError, ValueError) as exc:
+            message = " ".join(str(exc).split())[:300]
+            run = self.config.run
+            raise RunError(f"{self.spec.name} cannot run on {self.device} with --shift-impl {run.shift_impl} and "
+                           f"--amp {run.amp}: {message}") from None
+        finally:
+            self.model.train()
 
     def _new_optimizer(self) -> torch.optim.Optimizer:
         o = self.config.optim
@@ -193,6 +206,7 @@ class Trainer:
         info = get_dataset(cfg.data.dataset)
         data_dir = default_data_dir(cfg.data.data_dir)
         if self.dist.is_main:
+            runfolder.remove_dead_staging(data_dir)
             ensure_dataset(info.name, data_dir, "train")
             ensure_dataset(info.name, data_dir, "test")
         distributed.barrier(self.dist)
@@ -205,19 +219,26 @@ class Trainer:
         self.train_loader = CifarLoader(train_images, train_labels, per_rank, train=True, **common)
         self.test_loader = CifarLoader(test_images, test_labels, cfg.data.eval_batch_size, train=False, **common)
 
-    def _restore(self, state: RunState) -> None:
-        saved = self._saved
-        if saved is None:
-            return
-        self.model.load_state_dict(saved["model"])
-        if saved["optimizer"]:
-            self.optimizer.load_state_dict(saved["optimizer"])
-        if saved.get("scaler"):
-            self.scaler.load_state_dict(saved["scaler"])
-        torch.set_rng_state(saved["rng"]["torch"])
-        if self.device.type == "cuda" and saved["rng"].get("cuda"):
-            torch.cuda.set_rng_state(saved["rng"]["cuda"], self.device)
+    def _restore(self, saved: dict) -> RunState:
+        path = self.out_dir / "last.pt"
+        runfolder.check_weights_fit(saved["model"], self.model.state_dict(), self.spec.name, path)
+        try:
+            self.model.load_state_dict(saved["model"])
+            if saved["optimizer"]:
+                self.optimizer.load_state_dict(saved["optimizer"])
+            if saved.get("scaler"):
+                self.scaler.load_state_dict(saved["scaler"])
+            torch.set_rng_state(saved["rng"]["torch"])
+            if self.device.type == "cuda" and saved["rng"].get("cuda") is not None:
+                torch.cuda.set_rng_state(saved["rng"]["cuda"], self.device)
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as exc:
+            message = " ".join(str(exc).split())[:200]
+            raise UsageError(f"{path} does not fit this run ({type(exc).__name__}: {message}); it cannot be resumed: "
+                             f"start a new run with another --out / --name") from None
+        state = RunState(saved["epoch"], saved["batch"], saved["step"], list(saved["sums"]), saved["best_acc"],
+                         saved["best_epoch"], list(saved["history"]))
         self.reporter.message(f"resumed {self.out_dir} at epoch {state.epoch + 1}, batch {state.batch}")
+        return state
 
     # ------------------------------------------------------------------ files
     def _state_dict(self, state: RunState) -> dict:
@@ -236,52 +257,93 @@ class Trainer:
         if self.dist.is_main:
             save_run_state(self.out_dir / "last.pt", self._state_dict(state))
 
-    def _write_metrics(self, history: list[dict]) -> None:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=METRIC_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        for row in history:
-            writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in METRIC_FIELDS})
-        atomic_write_text(self.out_dir / "metrics.csv", buffer.getvalue())
-
     def _weights_metadata(self, row: dict, kind: str) -> dict:
         return {**training_metadata(self.config.to_dict()), "epoch": row["epoch"], "test_accuracy": row["test_acc"],
                 "kind": kind}
 
+    def _write_outputs(self, state: RunState, row: dict) -> None:
+        """The files of a finished epoch besides last.pt (rank 0): best and final weights, metrics.csv."""
+        if not self.dist.is_main:
+            return
+        if state.best_epoch == row["epoch"]:
+            metadata = self._weights_metadata(row, "best-on-test")
+            save_weights(self.out_dir / "best.safetensors", self.model, self.spec, **metadata)
+        if state.epoch == self.config.optim.epochs:
+            save_weights(self.out_dir / "final.safetensors", self.model, self.spec, **self._weights_metadata(row, "final"))
+        runfolder.write_metrics(self.out_dir, state.history)
+
+    def _log_tensorboard(self, row: dict) -> None:
+        """TensorBoard events when tensorboard is installed; the writer (and its folder) comes with the first epoch."""
+        if self._writer is None and self.dist.is_main:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                self._writer = False
+            else:
+                self._writer = SummaryWriter(str(self.out_dir / "tensorboard"))
+        if self._writer:
+            for key in ("lr", "train_loss", "train_acc", "test_loss", "test_acc", "images_per_s"):
+                self._writer.add_scalar(key, row[key], row["epoch"])
+
     # ------------------------------------------------------------------ loop
     def run(self) -> dict:
         tune_allocator()
-        state = self._prepare_folder()
-        distributed.barrier(self.dist)  # every rank checks the folder before rank 0 writes to it
-        if self.dist.is_main:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.out_dir / "config.yaml", dump_yaml(self.config))
-        self._build()
-        self._data()
-        self._restore(state)
-        writer = self._tensorboard()
+        self._writer = None
         try:
-            while state.epoch < self.config.optim.epochs:
-                row = self._train_epoch(state)
-                if writer is not None:
-                    for key in ("lr", "train_loss", "train_acc", "test_loss", "test_acc", "images_per_s"):
-                        writer.add_scalar(key, row[key], row["epoch"])
+            state = self._start()
+            with self.stop:
+                while state.epoch < self.config.optim.epochs:
+                    self._train_epoch(state)
+        except KeyboardInterrupt:  # during start-up, or a second Ctrl-C: this moment is not saved
+            raise Interrupted(f"stopped ({self.stop.name}) without saving this moment; "
+                              f"{self._how_to_continue()}") from None
         finally:
-            if writer is not None:
-                writer.close()
+            if self._writer:
+                self._writer.close()
+            self._lock.release()
             distributed.cleanup(self.dist)
         return self._summary(state)
 
-    def _tensorboard(self):
-        if not self.dist.is_main:
-            return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            return None
-        return SummaryWriter(str(self.out_dir / "tensorboard"))
+    def _start(self) -> RunState:
+        """Check everything first (folder, model on the device, data), then claim the folder and write."""
+        runfolder.check_folder(self.out_dir, self.resume, lock=self.dist.is_main)
+        distributed.barrier(self.dist)  # every rank checks the folder before rank 0 writes to it
+        saved = None
+        if self.resume:
+            self._claim_folder()
+            saved = self._load_saved()
+        self._build()
+        self._data()
+        if not self.resume:
+            self._claim_folder()
+        state = RunState() if saved is None else self._restore(saved)
+        if self.dist.is_main:
+            atomic_write_text(self.out_dir / "config.yaml", dump_yaml(self.config))
+        if state.batch == 0 and state.history:  # a run that died between last.pt and the epoch's other files
+            self._write_outputs(state, state.history[-1])
+        return state
 
-    def _train_epoch(self, state: RunState) -> dict:
+    def _how_to_continue(self) -> str:
+        if (self.out_dir / "last.pt").is_file():
+            return f"{self.out_dir / 'last.pt'} holds the last save: continue with the same command plus --resume"
+        return "no epoch was saved: rerun the same command (without --resume)"
+
+    def _interrupted(self, where: str, what: str = "", then: str = "") -> Interrupted:
+        error = Interrupted(f"interrupted {where} ({self.stop.name}): saved {what}{self.out_dir / 'last.pt'}; continue "
+                            f"with the same command plus --resume{then}")
+        error.exit_code = self.stop.exit_code
+        return error
+
+    def _stop_requested(self, batch: int | None = None, total: int | None = None) -> bool:
+        """A signal asked to stop; under DDP the ranks agree, at the steps where they synchronise anyway."""
+        if not self.dist.enabled:
+            return self.stop.requested is not None
+        if batch is not None and batch % NAN_CHECK_EVERY and batch != total:
+            return False
+        flag = torch.tensor([0.0 if self.stop.requested is None else 1.0], device=self.device)
+        return distributed.all_reduce_sum(self.dist, flag).item() > 0
+
+    def _train_epoch(self, state: RunState) -> None:
         cfg = self.config
         epoch = state.epoch
         lr = lr_at(cfg.optim, epoch)
@@ -302,57 +364,62 @@ class Trainer:
         seen = 0
         started = time.perf_counter()
         batch_index = state.batch
-        try:
-            for inputs, labels in self.train_loader.batches(start=state.batch):
-                if batch_index >= total_batches:
-                    break
-                with autocast(self.device, cfg.run.amp):
-                    logits = self.train_model(inputs)
-                    loss = F.cross_entropy(logits.float(), labels)
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scaler.scale(loss).backward()
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-                loss_sum += loss.detach().double() * labels.numel()
-                correct += (logits.detach().argmax(1) == labels).sum()
-                seen += labels.numel()
-                batch_index += 1
-                state.step += 1
-                if batch_index % NAN_CHECK_EVERY == 0 or batch_index == total_batches:
-                    self._check_finite(loss_sum, epoch, batch_index)
-                    elapsed = time.perf_counter() - started
-                    self.reporter.batch(batch_index, (state.sums[0] + loss_sum.item()) / max(1, state.sums[2] + seen),
-                                        100.0 * (state.sums[1] + int(correct)) / max(1, state.sums[2] + seen),
-                                        seen / max(elapsed, 1e-9) * self.dist.world_size)
-                if self.on_step is not None:
-                    self.on_step(epoch, batch_index, state.step)
-        except KeyboardInterrupt:
-            self._check_finite(loss_sum, epoch, batch_index)
-            state.batch = batch_index
-            state.sums = self._merged_sums(state.sums, loss_sum, correct, seen, time.perf_counter() - started)
-            self._save_state(state)
-            raise Interrupted(f"interrupted at epoch {epoch + 1}, batch {batch_index}: saved {self.out_dir / 'last.pt'}; "
-                           f"continue with the same command plus --resume") from None
+        for inputs, labels in self.train_loader.batches(start=state.batch):
+            if batch_index >= total_batches:
+                break
+            with autocast(self.device, cfg.run.amp):
+                logits = self.train_model(inputs)
+                loss = F.cross_entropy(logits.float(), labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            loss_sum += loss.detach().double() * labels.numel()
+            correct += (logits.detach().argmax(1) == labels).sum()
+            seen += labels.numel()
+            batch_index += 1
+            state.step += 1
+            if batch_index % NAN_CHECK_EVERY == 0 or batch_index == total_batches:
+                self._check_finite(loss_sum, epoch, batch_index)
+                elapsed = time.perf_counter() - started
+                self.reporter.batch(batch_index, (state.sums[0] + loss_sum.item()) / max(1, state.sums[2] + seen),
+                                    100.0 * (state.sums[1] + int(correct)) / max(1, state.sums[2] + seen),
+                                    seen / max(elapsed, 1e-9) * self.dist.world_size)
+            if self.on_step is not None:
+                self.on_step(epoch, batch_index, state.step)
+            if self._stop_requested(batch_index, total_batches):  # between steps: the state is a step boundary
+                self._check_finite(loss_sum, epoch, batch_index)
+                state.batch = batch_index
+                state.sums = self._merged_sums(state.sums, loss_sum, correct, seen, time.perf_counter() - started)
+                self._save_state(state)
+                raise self._interrupted(f"at epoch {epoch + 1}, batch {batch_index}")
         self._check_finite(loss_sum, epoch, batch_index)
-        sums = self._merged_sums(state.sums, loss_sum, correct, seen, time.perf_counter() - started)
-        sums = distributed.all_reduce_sum(self.dist, torch.tensor(sums[:3], dtype=torch.float64, device=self.device)).tolist() + [sums[3]]
-        test = evaluate(unwrap(self.model), self.test_loader, self.device, cfg.run.amp, cfg.run.limit_batches, self.dist)
+        local = self._merged_sums(state.sums, loss_sum, correct, seen, time.perf_counter() - started)
+        sums = distributed.all_reduce_sum(self.dist, torch.tensor(local[:3], dtype=torch.float64, device=self.device))
+        sums = sums.tolist() + [local[3]]
+        try:  # evaluation changes no state: a signal may cut it short, and the epoch's training is saved
+            with self.stop.interruptible() if not self.dist.enabled else contextlib.nullcontext():
+                test = evaluate(unwrap(self.model), self.test_loader, self.device, cfg.run.amp, cfg.run.limit_batches,
+                                self.dist)
+        except KeyboardInterrupt:
+            state.batch, state.sums = batch_index, local
+            self._save_state(state)
+            raise self._interrupted(f"in the evaluation of epoch {epoch + 1}", "its training in ",
+                                    ", which evaluates it first") from None
         seconds = sums[3]
         row = {"epoch": epoch, "lr": lr, "train_loss": sums[0] / max(sums[2], 1), "train_acc": 100.0 * sums[1] / max(sums[2], 1),
                "test_loss": test["loss"], "test_acc": test["accuracy"], "seconds": seconds,
                "images_per_s": sums[2] / max(seconds, 1e-9)}
         state.history.append(row)
         state.epoch, state.batch, state.sums = epoch + 1, 0, [0.0, 0, 0, 0.0]
-        if self.dist.is_main:
-            if row["test_acc"] > state.best_acc:
-                state.best_acc, state.best_epoch = row["test_acc"], epoch
-                save_weights(self.out_dir / "best.safetensors", self.model, self.spec, **self._weights_metadata(row, "best-on-test"))
-            if state.epoch == cfg.optim.epochs:
-                save_weights(self.out_dir / "final.safetensors", self.model, self.spec, **self._weights_metadata(row, "final"))
-            self._write_metrics(state.history)
-        self._save_state(state)
+        if row["test_acc"] > state.best_acc:
+            state.best_acc, state.best_epoch = row["test_acc"], epoch
+        self._save_state(state)  # first: the epoch's other files can be written again from it
+        self._write_outputs(state, row)
+        self._log_tensorboard(row)
         self.reporter.epoch_end(row, cfg.optim.epochs)
-        return row
+        if state.epoch < cfg.optim.epochs and self._stop_requested():
+            raise self._interrupted(f"after epoch {epoch + 1}")
 
     @staticmethod
     def _merged_sums(previous: list, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int, seconds: float) -> list:
@@ -360,9 +427,12 @@ class Trainer:
 
     def _check_finite(self, loss_sum: torch.Tensor, epoch: int, batch: int) -> None:
         if not math.isfinite(loss_sum.item()):
-            raise RunError(f"the training loss became {loss_sum.item()} in epoch {epoch + 1} by batch {batch}; stopped "
-                           f"without saving it. {self.out_dir / 'last.pt'} keeps the last good epoch. Try a lower --lr "
-                           f"or --amp off")
+            last = self.out_dir / "last.pt"
+            advice = (f"{last} keeps the last good save; try a lower --lr or --amp off in a new run (another --name)"
+                      if last.is_file() else
+                      "nothing was saved; rerun with a lower --lr or --amp off (the folder can be reused)")
+            raise RunError(f"the training loss became {loss_sum.item()} in epoch {epoch + 1} by batch {batch}; "
+                           f"stopped without saving it: {advice}")
 
     def _summary(self, state: RunState) -> dict:
         final = state.history[-1] if state.history else None

@@ -1,0 +1,299 @@
+"""A run folder's rules: who may write in it, what it must hold to start or resume, what a crash left.
+
+A folder is only ever written by one process: ``.lock`` holds the owner's pid under an exclusive
+``flock``, which the kernel drops when its owner dies, however it dies, so a lock left by ``kill -9``
+is stale by construction and is taken over. Files a run writes are never overwritten by another run:
+a folder holding any of them but no ``last.pt`` is refused, while a folder with no progress in it
+(at most ``config.yaml``, as a failure before the first epoch ends leaves it) is reused. Temporary
+files of an atomic write that a killed process left behind are removed by the next owner.
+
+A ``last.pt`` is checked before it is used: its schema (``check_run_state``; keys added by later
+versions are optional, so a run started by an earlier version resumes), its config against the
+command's (``config_differences``) and its weights against the model (``check_weights_fit``), each
+failure one line that says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import math
+import os
+from pathlib import Path
+
+import torch
+
+from ..config import Config
+from ..errors import UsageError
+from ..fileio import atomic_write_text
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: a lock is stale when its pid no longer runs
+    fcntl = None
+
+STATE_FORMAT = "shiftnet-run-1"
+METRIC_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"]
+LOCK = ".lock"
+OUTPUTS = ("last.pt", "metrics.csv", "best.safetensors", "final.safetensors", "tensorboard")
+WRITTEN = ("config.yaml", *OUTPUTS)
+
+
+def _plural(names: list[str]) -> str:
+    return ", ".join(names)
+
+
+def check_folder(folder: Path, resume: bool, lock: bool = True) -> None:
+    """May a run start (``resume`` False) or continue in ``folder``? Reads only; one-line UsageError if not.
+    ``lock``: also refuse a folder that a live run holds (not for DDP ranks > 0, whose rank 0 holds it)."""
+    for path in (folder, *folder.parents):
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{path} is a file, so {folder} cannot be a run folder; choose another --out / --name")
+    owner = lock_owner(folder) if lock else None
+    if owner is not None:
+        raise _busy(folder, owner)
+    outputs = [name for name in OUTPUTS if (folder / name).exists()]
+    if resume:
+        if (folder / "last.pt").is_file():
+            return
+        if outputs:
+            raise UsageError(f"--resume: {folder} has no last.pt to resume from, but holds {_plural(outputs)} of an "
+                             f"earlier run, which are never overwritten; choose another --out / --name")
+        raise UsageError(f"--resume: no last.pt in {folder}; start without --resume")
+    if "last.pt" in outputs:
+        raise UsageError(f"{folder} already holds a run (last.pt); continue it with --resume, or choose another "
+                         f"--name / --out")
+    if outputs:
+        raise UsageError(f"{folder} holds {_plural(outputs)} of an earlier run, which are never overwritten; choose "
+                         f"another --out / --name, or move them away")
+
+
+def create_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the run folder {folder}: {exc.strerror or exc}; choose another "
+                         f"--out / --name") from None
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, it is someone else's
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _recorded_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def lock_owner(folder: Path) -> int | None:
+    """The pid of a live process that holds ``folder``'s lock, or None; creates nothing."""
+    path = folder / LOCK
+    if fcntl is None:
+        pid = _recorded_pid(path)
+        return pid if pid is not None and pid != os.getpid() and pid_alive(pid) else None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return _recorded_pid(path) or -1
+    finally:
+        os.close(fd)
+    return None
+
+
+def _busy(folder: Path, pid: int | None) -> UsageError:
+    who = f"pid {pid}" if pid and pid > 0 else "another process"
+    return UsageError(f"{folder} is in use by another shiftnet run ({who}); wait for it to end or stop it first "
+                      f"(a second process would overwrite its files)")
+
+
+class RunLock:
+    """Held by the one process that writes ``folder`` (rank 0 under DDP) from start to end of a run."""
+
+    def __init__(self, folder: Path):
+        self.path = Path(folder) / LOCK
+        self.fd: int | None = None
+        self.stale_pid: int | None = None  # the dead owner whose lock was taken over, if any
+
+    def acquire(self) -> "RunLock":
+        while True:
+            previous = _recorded_pid(self.path)
+            if fcntl is None and previous is not None and previous != os.getpid() and pid_alive(previous):
+                raise _busy(self.path.parent, previous)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise UsageError(f"cannot write in the run folder {self.path.parent}: {exc.strerror or exc}") from None
+            if fcntl is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)
+                    raise _busy(self.path.parent, _recorded_pid(self.path)) from None
+                # its last owner may have removed the file between our open and flock: lock the new one
+                try:
+                    same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+                except FileNotFoundError:
+                    same = False
+                if not same:
+                    os.close(fd)
+                    continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self.fd = fd
+            self.stale_pid = previous if previous not in (None, os.getpid()) else None
+            return self
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        os.close(self.fd)
+        self.fd = None
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def remove_leftovers(folder: Path) -> list[str]:
+    """Temporary files of atomic writes (``.last.pt.x1y2.tmp``) that a killed owner left; call with the lock held."""
+    removed = []
+    for path in sorted(Path(folder).glob(".*.tmp")):
+        if path.is_file() and any(path.name.startswith(f".{name}.") for name in WRITTEN):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path.name)
+    return removed
+
+
+def remove_dead_staging(data_dir: Path) -> list[str]:
+    """Extraction folders ``.<name>.staging-<pid>`` whose process no longer runs (a live one may be
+    another download in progress, so it is left alone)."""
+    from ..data.archives import remove_tree
+
+    removed = []
+    for path in sorted(Path(data_dir).glob(".*.staging-*")):
+        pid = path.name.rpartition(".staging-")[2]
+        if pid.isdigit() and not pid_alive(int(pid)) and path.is_dir() and not path.is_symlink():
+            remove_tree(path)
+            removed.append(path.name)
+    return removed
+
+
+# ---------------------------------------------------------------------------------------- last.pt
+# config keys that may differ on --resume (they do not change what is computed, or only its speed)
+RESUMABLE_CHANGES = {("run", "device"), ("run", "compile"), ("run", "name"), ("run", "out"), ("data", "data_dir"),
+                     ("data", "eval_batch_size"), ("run", "shift_impl")}
+
+
+def config_differences(saved: dict, current: dict) -> list[str]:
+    """Keys that differ; a key that a run saved by an older version lacks counts only if it is not at its default."""
+    defaults = Config().to_dict()
+    diffs = []
+    for section, values in current.items():
+        for key, value in values.items():
+            if (section, key) in RESUMABLE_CHANGES:
+                continue
+            old = saved.get(section, {}).get(key, defaults[section][key])
+            if old != value:
+                diffs.append(f"{section}.{key}: {_short(old)} -> {_short(value)}")
+    return diffs
+
+
+def _short(value) -> str:
+    """repr() for a message, bounded (a last.pt can hold anything; Python refuses repr() of huge ints)."""
+    try:
+        text = repr(value)
+    except ValueError:
+        return "a huge integer"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_weights_fit(found: dict, expected: dict, name: str, path: Path) -> None:
+    """last.pt's weights have the keys and shapes of the model built from the config (one line if not)."""
+    expected = {k: tuple(v.shape) for k, v in expected.items()}
+    found = {k: tuple(v.shape) for k, v in found.items()}
+    if expected == found:
+        return
+    missing, extra = sorted(expected.keys() - found.keys()), sorted(found.keys() - expected.keys())
+    other = [k for k in sorted(expected.keys() & found.keys()) if expected[k] != found[k]]
+    example = (f"{other[0]} is {found[other[0]]}, not {expected[other[0]]}" if other else
+               f"{(missing or extra)[0]} is {'missing' if missing else 'unexpected'}")
+    raise UsageError(f"{path} holds the weights of another model than {name} ({len(missing)} missing, {len(extra)} "
+                     f"unexpected, {len(other)} of another shape; {example}); it cannot resume this run: start a new "
+                     f"one with another --out / --name")
+
+
+def write_metrics(folder: Path, history: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=METRIC_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in METRIC_FIELDS})
+    atomic_write_text(folder / "metrics.csv", buffer.getvalue())
+
+
+_NUMBER = (int, float)
+SECTIONS = ("model", "data", "optim", "run")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _problem(state) -> str | None:
+    """What makes ``state`` unusable for a resume, or None (optional keys may be absent)."""
+    if not isinstance(state, dict):
+        return f"a {type(state).__name__}, not a dict"
+    if state.get("format") != STATE_FORMAT:
+        return f"format {str(state.get('format'))[:40]!r}, not {STATE_FORMAT!r}"
+    checks = {
+        "config": lambda v: isinstance(v, dict) and all(isinstance(v.get(s), dict) for s in SECTIONS),
+        "model": lambda v: isinstance(v, dict) and bool(v) and all(isinstance(t, torch.Tensor) for t in v.values()),
+        "optimizer": lambda v: isinstance(v, dict),
+        "epoch": _is_int, "batch": _is_int, "step": _is_int,
+        "sums": lambda v: isinstance(v, list) and len(v) == 4 and all(isinstance(x, _NUMBER) for x in v),
+        "best_acc": lambda v: isinstance(v, _NUMBER) and math.isfinite(v),
+        "best_epoch": lambda v: isinstance(v, int) and v >= -1,
+        "history": lambda v: isinstance(v, list) and all(isinstance(r, dict) and set(METRIC_FIELDS) <= set(r)
+                                                         for r in v),
+        "rng": lambda v: isinstance(v, dict) and isinstance(v.get("torch"), torch.Tensor)
+                         and v["torch"].dtype == torch.uint8,
+    }
+    for key, check in checks.items():
+        if key not in state:
+            return f"no {key!r}"
+        if not check(state[key]):
+            return f"a malformed {key!r}"
+    if len(state["history"]) != state["epoch"]:
+        return f"{len(state['history'])} epochs of history for epoch {state['epoch']}"
+    return None
+
+
+def check_run_state(state, path: Path) -> dict:
+    """``state`` if it is a run state this code can resume, else a one-line UsageError."""
+    problem = _problem(state)
+    if problem is not None:
+        raise UsageError(f"{path} is not a usable shiftnet run state ({problem}); it cannot be resumed: move it away "
+                         f"and start again, or choose another --out / --name")
+    return state
