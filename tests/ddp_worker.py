@@ -1,8 +1,11 @@
 """Run by tests/test_ddp.py under torchrun: one tiny DDP training, then each rank saves its weights.
 
 argv: OUT DATA_DIR MODE, MODE = full (train to the end), crash (die at epoch 2, batch 1, as kill -9
-would: nothing saved) or resume (continue the crashed run)."""
+would: nothing saved), resume (continue the crashed run), interrupt (rank 1 alone gets SIGINT at
+epoch 2, batch 1: the ranks agree to stop and rank 0 saves) or resume-interrupted."""
 
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -18,14 +21,24 @@ def crash(epoch, batch, step):
         raise SystemExit(3)
 
 
+def interrupt_rank_1(epoch, batch, step):
+    if (epoch, batch) == (1, 1) and os.environ.get("RANK") == "1":
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+HOOKS = {"crash": crash, "interrupt": interrupt_rank_1}
+FOLDERS = {"full": "run", "crash": "crashed", "resume": "crashed", "interrupt": "interrupted",
+           "resume-interrupted": "interrupted"}
+
+
 def main(out: str, data_dir: str, mode: str) -> None:
     config = load_config(None, {
         "model.arch": "shiftresnet", "model.depth": 8, "model.expansion": 2.0, "data.batch_size": 16,
         "data.eval_batch_size": 8, "optim.epochs": 2, "run.limit_batches": 2, "optim.lr": 0.02, "run.device": "cpu",
         "run.seed": 3, "run.sync_bn": True, "data.data_dir": data_dir,
     })
-    folder = Path(out) / ("run" if mode == "full" else "crashed")
-    trainer = Trainer(config, folder, resume=mode == "resume", reporter=Reporter(), on_step=crash if mode == "crash" else None)
+    folder = Path(out) / FOLDERS[mode]
+    trainer = Trainer(config, folder, resume=mode.startswith("resume"), reporter=Reporter(), on_step=HOOKS.get(mode))
     rank = trainer.dist.rank
     trainer.run()
     torch.save(unwrap(trainer.model).state_dict(), Path(out) / f"{mode}-rank{rank}.pt")

@@ -57,3 +57,14 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     resumed = torch.load(tmp_path / "resume-rank0.pt", weights_only=True)
     assert all(torch.equal(resumed[k], rank0[k]) for k in rank0)
+
+    # Ctrl-C that reaches rank 1 only: the ranks agree at the next step they synchronise (here the
+    # epoch's last, batch 2), rank 0 saves there, both stop; the resumed run ends as the full run
+    proc = torchrun("interrupt")
+    assert proc.returncode != 0 and "interrupted at epoch 2, batch 2" in proc.stderr, proc.stderr[-4000:]
+    state = torch.load(tmp_path / "interrupted" / "last.pt", weights_only=True)
+    assert (state["epoch"], state["batch"]) == (1, 2)
+    proc = torchrun("resume-interrupted")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    resumed = torch.load(tmp_path / "resume-interrupted-rank0.pt", weights_only=True)
+    assert all(torch.equal(resumed[k], rank0[k]) for k in rank0)
