@@ -10,6 +10,7 @@ try:  # Ctrl-C while these load (torch takes seconds): exit as any Ctrl-C does, 
     from .common import OneLineErrors, set_debug
     from .download import download_app
     from .eval import convert_command, eval_command
+    from .export import export_command
     from .params import params
     from .plot import plot_app
     from .report import report_command
@@ -42,6 +43,7 @@ app.command("train")(train)
 app.command("eval")(eval_command)
 app.command("convert")(convert_command)
 app.command("report")(report_command)
+app.command("export")(export_command)
 app.add_typer(bench_app, name="bench")
 app.add_typer(download_app, name="download")
 app.add_typer(plot_app, name="plot")

@@ -185,6 +185,48 @@ def bench_train(
                           "(1.00x = free).")
 
 
+DEFAULT_INFER_MODELS = ["resnet20", "shiftresnet20:1"]
+
+
+@bench_app.command("infer")
+def bench_infer(
+    model: Annotated[Optional[List[str]], typer.Option("--model", "-m", help="Models to time (repeatable). (default: resnet20 shiftresnet20:1)", show_default=False)] = None,
+    batch_size: Annotated[Optional[List[int]], typer.Option("--batch-size", help="Batch sizes (repeatable). (default: 1 64)", show_default=False)] = None,
+    repeats: Annotated[int, typer.Option("--repeats", help="Timed rounds (the median is reported).")] = 30,
+    no_onnx: Annotated[bool, typer.Option("--no-onnx", help="PyTorch eager only (no onnxruntime needed).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
+) -> None:
+    """CPU inference latency of each model in PyTorch eager and in onnxruntime (the exported file), side by side."""
+    from ..bench.infer import bench_inference
+
+    with cli_errors():
+        tune_allocator()
+        sizes = batch_size or [1, 64]
+        if repeats < 1 or min(sizes) < 1:
+            raise ValueError("--repeats and --batch-size must be >= 1")
+        specs = [parse_model(m) for m in (model or DEFAULT_INFER_MODELS)]
+        runtimes = ("eager",) if no_onnx else ("eager", "onnx")
+        with progress_bar(stderr=as_json) as progress:
+            task = progress.add_task("exporting and checking", total=len(specs))
+            rows = bench_inference(specs, sizes, repeats, runtimes, progress=lambda: progress.advance(task))
+        machine = describe_machine(torch.device("cpu"))
+        first = {(r["runtime"], r["batch_size"]): r["ms"] for r in rows if r["model"] == rows[0]["model"]}
+        ratio = f"x_{rows[0]['model']}"
+        for row in rows:
+            row[ratio] = first[(row["runtime"], row["batch_size"])] / row["ms"]
+        if as_json:
+            print(strict_json({"machine": machine, "repeats": repeats, "rows": rows}, indent=2))
+            return
+        table = Table(title=f"CPU inference, median of {repeats} interleaved rounds; {machine}", title_justify="left",
+                      box=box.SIMPLE_HEAVY, pad_edge=False)
+        for name in ("model", "params", "runtime", "batch", "ms / batch", "img/s", f"speed × {rows[0]['model']}"):
+            table.add_column(name, justify="left" if name in ("model", "runtime") else "right", overflow="fold")
+        for row in sorted(rows, key=lambda r: (r["batch_size"], r["runtime"])):
+            table.add_row(row["model"], f"{row['params']:,}", row["runtime"], str(row["batch_size"]), f"{row['ms']:.2f}",
+                          f"{row['images_per_s']:,.0f}", f"{row[ratio]:.2f}")
+        console.print(table)
+
+
 @bench_app.command("loader")
 def bench_loader(
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Use real CIFAR-10 from here if verified (else 50,000 synthetic images). (default: $SHIFTNET_DATA or ./data)", show_default=False)] = None,

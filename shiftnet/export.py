@@ -1,0 +1,117 @@
+"""Export a trained model to ONNX, TorchScript or a ``torch.export`` archive, and prove the file works.
+
+The exported network computes the shift with standard operators (``kernels.portable``: exact for every
+input), so the file runs where ``shiftnet`` is not installed. A file is written under a temporary
+name, loaded back with the runtime that will use it (onnxruntime, ``torch.jit.load``,
+``torch.export.load``), run on test images next to the PyTorch model, and renamed into place only if
+every prediction agrees: a file that would mis-predict is never left where the user expects one.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import RunError, UsageError
+from .kernels import Shift
+from .kernels.portable import PortableShift
+
+FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "pt2": ".pt2"}
+ONNX_OPSET = 18
+
+
+def portable_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` in eval mode whose every ``Shift`` is a ``PortableShift`` (same function)."""
+    clone = copy.deepcopy(model).eval()
+    for module in list(clone.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, Shift):
+                setattr(module, name, PortableShift(child.kernel_size, child.dilation))
+    return clone
+
+
+def _write(model: nn.Module, fmt: str, path: Path, example: torch.Tensor) -> None:
+    if fmt == "onnx":
+        try:
+            import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
+        except ImportError:
+            raise UsageError("ONNX export needs onnx, onnxscript and onnxruntime: pip install 'shiftnet[export]'") from None
+        batch = torch.export.Dim("batch", min=1, max=65536)
+        program = torch.onnx.export(model, (example,), dynamo=True, opset_version=ONNX_OPSET, input_names=["images"],
+                                    output_names=["logits"], dynamic_shapes={"x": {0: batch}}, verbose=False)
+        program.save(str(path))
+    elif fmt == "torchscript":
+        with warnings.catch_warnings():  # the portable shift's Python ifs depend on shapes only: tracing is sound
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            torch.jit.save(torch.jit.trace(model, example, check_trace=False), str(path))
+    else:
+        batch = torch.export.Dim("batch", min=1, max=65536)
+        torch.export.save(torch.export.export(model, (example,), dynamic_shapes={"x": {0: batch}}), str(path))
+
+
+def load_exported(path: Path, fmt: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The written file as a function images -> logits, run by the runtime that format is for."""
+    if fmt == "onnx":
+        try:
+            import onnxruntime
+        except ImportError:
+            raise UsageError("checking an ONNX file needs onnxruntime: pip install 'shiftnet[export]'") from None
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return lambda images: torch.from_numpy(session.run(None, {name: images.numpy()})[0])
+    if fmt == "torchscript":
+        module = torch.jit.load(str(path), map_location="cpu")
+        return lambda images: module(images)
+    program = torch.export.load(str(path)).module()
+    return lambda images: program(images)
+
+
+@dataclass
+class Check:
+    """How the exported file compared with PyTorch on the same images."""
+
+    images: int
+    agree: int
+    max_logit_difference: float
+
+    @property
+    def passed(self) -> bool:
+        return self.agree == self.images
+
+
+def compare(model: nn.Module, run: Callable[[torch.Tensor], torch.Tensor], images: torch.Tensor,
+            batch_size: int = 250) -> Check:
+    agree, worst = 0, 0.0
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            batch = images[start : start + batch_size].contiguous()
+            want, got = model(batch), run(batch)
+            agree += int((want.argmax(1) == got.argmax(1)).sum())
+            worst = max(worst, float((want - got).abs().max()))
+    return Check(len(images), agree, worst)
+
+
+def export_checked(model: nn.Module, fmt: str, out: Path, images: torch.Tensor) -> Check:
+    """Write ``model`` as ``fmt`` to ``out`` only if the written file predicts as ``model`` does on ``images``
+    (float, normalised, N x 3 x H x W on the CPU). Returns the comparison; raises RunError on disagreement."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    model = model.eval().cpu()
+    temporary = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")  # torch.export wants its suffix
+    try:
+        _write(portable_copy(model), fmt, temporary, images[:2].contiguous())
+        check = compare(model, load_exported(temporary, fmt), images)
+        if not check.passed:
+            raise RunError(f"the exported {fmt} file disagrees with PyTorch on {check.images - check.agree} of "
+                           f"{check.images} images (max logit difference {check.max_logit_difference:.2g}); nothing written")
+        os.replace(temporary, out)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return check
