@@ -39,7 +39,7 @@ from ..errors import Interrupted, RunError, UsageError
 from ..fileio import atomic_write_text
 from ..models import create_model, set_shift_impl
 from ..runtime import resolve_device, tune_allocator
-from . import distributed, runfolder, syncbn
+from . import compiling, distributed, runfolder, syncbn
 from .evaluate import autocast, evaluate
 from .interrupts import StopRequests
 from .runfolder import STATE_FORMAT
@@ -173,7 +173,8 @@ class Trainer:
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
         if cfg.run.compile:
-            self.train_model = torch.compile(self.train_model)
+            cache = compiling.use_run_cache(self.out_dir)
+            self.train_model = compiling.CompiledWithFallback(self.train_model, self.reporter.message, cache)
         self.scaler = torch.amp.GradScaler("cuda", enabled=cfg.run.amp == "fp16")
         self.optimizer = self._new_optimizer()
         self._try_model()
