@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
@@ -48,3 +49,25 @@ def test_bench_train_reports_the_shift_cost_of_shift_models_only():
     plain = runner.invoke(app, ["bench", "train", "-m", "shiftresnet20:1", "--no-shift-cost", "--steps", "1", "--warmup", "0",
                                 "--batch-size", "4", "--eval-batch-size", "4", "--json"])
     assert [r["shift"] for r in json.loads(plain.stdout)["rows"]] == ["shift"]
+
+
+def test_setups_time_every_model_in_each_setup_in_one_run():
+    from shiftnet.bench.train import Setup, parse_setup
+
+    assert parse_setup("compile+cl") == Setup(channels_last=True, compile=True, shift_impl=None)
+    assert parse_setup("cl+conv") == Setup(True, False, "conv") and parse_setup("eager") == Setup()
+    assert parse_setup("compile+cl+conv").label == "compile+cl+conv"
+    result = runner.invoke(app, ["bench", "train", "-m", "resnet8", "-m", "shiftresnet8:1", "--setup", "eager", "--setup",
+                                 "cl+conv", "--no-shift-cost", "--steps", "1", "--warmup", "0", "--batch-size", "4",
+                                 "--eval-batch-size", "4", "--json"])
+    assert result.exit_code == 0, stderr_of(result)
+    rows = json.loads(result.stdout)["rows"]
+    assert [(r["model"], r["setup"], r["channels_last"], r["shift_impl"]) for r in rows] == [
+        ("resnet8", "eager", False, "auto"), ("resnet8", "cl+conv", True, "conv"),
+        ("shiftresnet8_e1", "eager", False, "auto"), ("shiftresnet8_e1", "cl+conv", True, "conv")]
+
+
+@pytest.mark.parametrize("text", ["compile+eager", "cl+conv+torch", "fast", ""])
+def test_bad_setups_fail_in_one_line(text):
+    result = runner.invoke(app, ["bench", "train", "--setup", text, "--steps", "1"])
+    assert result.exit_code == 2 and "--setup" in stderr_of(result) and len(stderr_of(result).strip().splitlines()) == 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -61,6 +62,7 @@ class _Subject:
                  twin: bool = False):
         torch.manual_seed(0)
         self.spec, self.device, self.amp, self.twin = spec, device, amp, twin
+        self.setup = Setup(channels_last, compile_model, shift_impl)
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         model = set_shift_impl(create_model(spec), shift_impl)
         self.model = (without_shift(model) if twin else model).to(device).to(memory_format=memory_format)
@@ -94,34 +96,68 @@ class _Subject:
         if record:
             self.eval_times.append(time.perf_counter() - t0)
 
-    def row(self, batch_size: int, eval_batch_size: int, channels_last: bool, compile_model: bool, shift_impl) -> dict:
+    def row(self, batch_size: int, eval_batch_size: int) -> dict:
+        channels_last, compile_model, shift_impl = self.setup
         train_step = statistics.median(self.train_times)
         threads = torch.get_num_threads() if self.device.type == "cpu" else 1
         return {
             "model": self.spec.name, "shift": "identity" if self.twin else "shift", "params": count_params(self.model),
             "batch_size": batch_size,
             "device": self.device.type, "channels_last": channels_last, "amp": self.amp, "compile": compile_model,
-            "shift_impl": shift_impl or "auto", "train_step_ms": 1e3 * train_step,
+            "shift_impl": shift_impl or "auto", "setup": self.setup.label, "train_step_ms": 1e3 * train_step,
             "train_images_per_s": batch_size / train_step,
             "eval_images_per_s": eval_batch_size / statistics.median(self.eval_times),
             "sys_fraction": statistics.median(self.sys_share) / threads, "steps": len(self.train_times),
         }
 
 
+class Setup(NamedTuple):
+    """How a model runs: memory layout, compiled or not, shift implementation (None: automatic)."""
+
+    channels_last: bool = False
+    compile: bool = False
+    shift_impl: str | None = None
+
+    @property
+    def label(self) -> str:
+        parts = (["compile"] if self.compile else []) + (["cl"] if self.channels_last else []) + \
+            ([self.shift_impl] if self.shift_impl not in (None, "auto") else [])
+        return "+".join(parts) or "eager"
+
+
+SETUP_WORDS = "eager, compile, cl (channels_last), and a shift implementation: torch, conv, cupy"
+
+
+def parse_setup(text: str) -> Setup:
+    """``eager``, ``compile``, ``cl+conv``, ``compile+cl`` ... (words joined by +)."""
+    words = [word.strip() for word in text.lower().split("+") if word.strip()]
+    known = {"eager", "compile", "cl", "torch", "conv", "cupy"}
+    unknown = [word for word in words if word not in known]
+    impls = [word for word in words if word in ("torch", "conv", "cupy")]
+    if not words or unknown or len(impls) > 1 or ("eager" in words and "compile" in words):
+        raise ValueError(f"--setup {text[:40]!r}: use words joined by + from {SETUP_WORDS}, e.g. compile+cl")
+    return Setup("cl" in words, "compile" in words, impls[0] if impls else None)
+
+
 def bench_models(specs: list[ModelSpec], batch_size: int, device: torch.device, steps: int, warmup: int,
                  channels_last: bool, amp: str, compile_model: bool, eval_batch_size: int,
-                 shift_impl: str | None = None, progress=None, shift_cost: bool = False) -> list[dict]:
-    """Rows for every model, timed in interleaved rounds (see the module docstring). With
-    ``shift_cost``, each model that has shifts is followed by its identity-shift twin, and its row
+                 shift_impl: str | None = None, progress=None, shift_cost: bool = False,
+                 setups: list[Setup] | None = None) -> list[dict]:
+    """Rows for every model in every setup (default: the one given by ``channels_last``, ``compile_model``
+    and ``shift_impl``), timed in interleaved rounds (see the module docstring). With ``shift_cost``,
+    each model that has shifts is followed by its identity-shift twin in the same setup, and its row
     gets ``shift_cost``: its training step time over the twin's."""
-    if compile_model:
+    setups = setups or [Setup(channels_last, compile_model, shift_impl)]
+    if any(setup.compile for setup in setups):
         _allow_recompiles()
     subjects = []
     for spec in specs:
-        subjects.append(_Subject(spec, batch_size, device, channels_last, amp, compile_model, eval_batch_size, shift_impl))
-        if shift_cost and has_shift(subjects[-1].model):
-            subjects.append(_Subject(spec, batch_size, device, channels_last, amp, compile_model, eval_batch_size,
-                                     shift_impl, twin=True))
+        for setup in setups:
+            subjects.append(_Subject(spec, batch_size, device, setup.channels_last, amp, setup.compile, eval_batch_size,
+                                     setup.shift_impl))
+            if shift_cost and has_shift(subjects[-1].model):
+                subjects.append(_Subject(spec, batch_size, device, setup.channels_last, amp, setup.compile,
+                                         eval_batch_size, setup.shift_impl, twin=True))
     for round_index in range(warmup + steps):
         for subject in subjects:
             subject.train_step(record=round_index >= warmup)
@@ -130,7 +166,7 @@ def bench_models(specs: list[ModelSpec], batch_size: int, device: torch.device, 
     for round_index in range(warmup + steps):
         for subject in subjects:
             subject.eval_step(record=round_index >= warmup)
-    rows = [s.row(batch_size, eval_batch_size, channels_last, compile_model, shift_impl) for s in subjects]
+    rows = [s.row(batch_size, eval_batch_size) for s in subjects]
     for row, twin in zip(rows, rows[1:]):
         if twin["shift"] == "identity" and row["shift"] == "shift":
             row["shift_cost"] = row["train_step_ms"] / twin["train_step_ms"]

@@ -140,11 +140,12 @@ def bench_train(
     compile_: Annotated[bool, typer.Option("--compile", help="torch.compile each model (the shift is then fused into its neighbours).")] = False,
     shift_impl: Annotated[Optional[str], typer.Option("--shift-impl", help="auto, torch, cupy or conv for the ShiftResNets.", show_default=False)] = None,
     shift_cost: Annotated[bool, typer.Option("--shift-cost/--no-shift-cost", help="Also time each ShiftResNet with its shifts replaced by identities, and show the ratio.")] = True,
+    setup: Annotated[Optional[List[str]], typer.Option("--setup", help="Time every model in each of these setups, in the same rounds (repeatable): words joined by +, from eager, compile, cl (channels_last), torch/conv/cupy (shift), e.g. --setup eager --setup compile --setup cl+conv. Overrides --compile, --channels-last, --shift-impl.", show_default=False)] = None,
     no_malloc_tuning: Annotated[bool, typer.Option("--no-malloc-tuning", help="Measure with glibc's default malloc (CPU) to see what the tuning buys.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
 ) -> None:
     """Training and eval images/s of ResNets and ShiftResNets side by side (synthetic data)."""
-    from ..bench.train import bench_models
+    from ..bench.train import bench_models, parse_setup
 
     with cli_errors():
         if not no_malloc_tuning:
@@ -155,11 +156,12 @@ def bench_train(
         if min(steps, batch_size, eval_batch_size) < 1 or warmup < 0:
             raise ValueError("--steps, --batch-size and --eval-batch-size must be >= 1, --warmup >= 0")
         specs = [parse_model(m) for m in (model or DEFAULT_TRAIN_MODELS)]
+        setups = [parse_setup(text) for text in setup] if setup else None
         with progress_bar(stderr=as_json) as progress:
             task = progress.add_task("timing (interleaved rounds)", total=steps + warmup)
             rows = bench_models(specs, batch_size, dev, steps, warmup, channels_last, amp, compile_, eval_batch_size,
                                 None if shift_impl in (None, "auto") else shift_impl, progress=lambda: progress.advance(task),
-                                shift_cost=shift_cost)
+                                shift_cost=shift_cost, setups=setups)
         base = rows[0]["train_images_per_s"]
         for row in rows:
             row[f"train_x_{rows[0]['model']}"] = row["train_images_per_s"] / base
@@ -170,12 +172,12 @@ def bench_train(
         table = Table(title=f"training/eval throughput, median of {steps} interleaved steps; {machine}", title_justify="left",
                       box=box.SIMPLE_HEAVY, pad_edge=False)
         costs = any("shift_cost" in row for row in rows)
-        columns = ["model", "params", "train img/s", "× row 1", "step ms", "sys %", "eval img/s"]
+        columns = ["model", "setup", "params", "train img/s", "× row 1", "step ms", "sys %", "eval img/s"]
         for name in columns + (["shift cost train / eval"] if costs else []):
             table.add_column(name, justify="left" if name == "model" else "right", overflow="fold")
         for row in rows:
             cost = f"{row['shift_cost']:.2f} / {row['eval_shift_cost']:.2f}" if "shift_cost" in row else ""
-            table.add_row(row["model"] + (" twin, no shift" if row["shift"] == "identity" else ""),
+            table.add_row(row["model"] + (" twin, no shift" if row["shift"] == "identity" else ""), row["setup"],
                           f"{row['params']:,}", f"{row['train_images_per_s']:.0f}",
                           f"{row['train_images_per_s'] / base:.2f}", f"{row['train_step_ms']:.1f}",
                           f"{100 * row['sys_fraction']:.0f}", f"{row['eval_images_per_s']:.0f}", *([cost] if costs else []))
