@@ -1,4 +1,4 @@
-"""Write configs/<dataset>/*.yaml: one preset per row of the seed README's tables.
+"""Write shiftnet/presets/<dataset>/*.yaml: one preset per row of the seed README's tables.
 
 Run from the repository root: python scripts/make_presets.py. tests/test_presets.py checks that the
 committed files are exactly what this prints, so the presets cannot drift from shiftnet.report.
@@ -25,7 +25,7 @@ def render(preset: dict) -> str:
 
 def main() -> None:
     for preset in preset_rows():
-        path = REPO / "configs" / preset["dataset"] / f"{preset['name']}.yaml"
+        path = REPO / "shiftnet" / "presets" / preset["dataset"] / f"{preset['name']}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(preset))
         print(path.relative_to(REPO))

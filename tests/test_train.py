@@ -180,7 +180,7 @@ def test_config_files_extends_and_unknown_keys(tmp_path):
 
 
 def test_seed_recipes():
-    repo = Path(__file__).resolve().parents[1] / "configs"
+    repo = Path(__file__).resolve().parents[1] / "shiftnet" / "presets"
     seed = load_config(repo / "seed.yaml")
     assert (seed.optim.lr, seed.optim.momentum, seed.optim.weight_decay, seed.optim.epochs) == (0.1, 0.9, 5e-4, 164)
     assert seed.data.batch_size == 128 and not seed.optim.reset_momentum_each_epoch and not seed.run.select_on_test

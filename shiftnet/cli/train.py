@@ -13,24 +13,23 @@ from typing_extensions import Annotated
 from ..config import load_config
 from ..engine.train import Reporter, Trainer, format_epoch
 from ..errors import UsageError
+from ..presets import find_preset, preset_names
 from . import options
 from .common import cli_errors, console
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-
 
 def resolve_config_path(value: str | None) -> Path | None:
-    """A file path, or a preset name looked up in the repository's configs/ (e.g. seed-faithful)."""
+    """A file path, or the name of a preset shipped in the package (e.g. seed-faithful)."""
     if value is None:
         return None
     path = Path(value)
     if path.is_file():
         return path
-    candidates = [CONFIG_DIR / f"{value}.yaml", *sorted(CONFIG_DIR.glob(f"*/{value}.yaml"))]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise UsageError(f"--config {value}: no such file or preset (presets live in {CONFIG_DIR})")
+    preset = find_preset(value)
+    if preset is not None:
+        return preset
+    raise UsageError(f"--config {value}: no such file or preset (presets: seed, seed-faithful and one per row "
+                     f"of the seed's tables, e.g. cifar10-shiftresnet20-a3c; {len(preset_names())} in all)")
 
 
 def check_run_name(name: str, source: str = "--name") -> str:
