@@ -85,6 +85,16 @@ def test_a_lock_whose_pid_runs_but_holds_nothing_is_stale(data_dir, tmp_path):
     assert f"took over the lock of pid {os.getppid()}" in result.output
 
 
+def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_untouched(data_dir, tmp_path):
+    out, target = tmp_path / "run", tmp_path / "precious.txt"
+    out.mkdir()
+    target.write_text("keep me")
+    (out / ".lock").symlink_to(target)
+    err = one_line(runner.invoke(app, ["train", *QUICK, "--out", str(out)]), 2)
+    assert "is a symbolic link, not a lock file" in err
+    assert target.read_text() == "keep me" and (out / ".lock").is_symlink()
+
+
 @pytest.fixture
 def offline(data_dir, tmp_path, monkeypatch):
     """No data set in the data folder, and its only URL answers 404 (a real local HTTP server)."""

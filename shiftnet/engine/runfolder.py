@@ -36,6 +36,7 @@ except ImportError:  # not POSIX: a lock is stale when its pid no longer runs
 STATE_FORMAT = "shiftnet-run-1"
 METRIC_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"]
 LOCK = ".lock"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a .lock that is a symlink must not make us write its target
 OUTPUTS = ("last.pt", "metrics.csv", "best.safetensors", "final.safetensors", "tensorboard")
 WRITTEN = ("config.yaml", *OUTPUTS)
 
@@ -105,7 +106,7 @@ def lock_owner(folder: Path) -> int | None:
         pid = _recorded_pid(path)
         return pid if pid is not None and pid != os.getpid() and pid_alive(pid) else None
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
     except OSError:
         return None
     try:
@@ -137,9 +138,11 @@ class RunLock:
             if fcntl is None and previous is not None and previous != os.getpid() and pid_alive(previous):
                 raise _busy(self.path.parent, previous)
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _NOFOLLOW, 0o644)
             except OSError as exc:
-                raise UsageError(f"cannot write in the run folder {self.path.parent}: {exc.strerror or exc}") from None
+                what = ("is a symbolic link, not a lock file: move it away" if self.path.is_symlink() else
+                        f"cannot be written: {exc.strerror or exc}")
+                raise UsageError(f"{self.path} {what}") from None
             if fcntl is not None:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
