@@ -44,7 +44,7 @@ def test_default_json_rows():
         assert matches_readme(shift["params"] / 1e6, seed.params_m)
         assert matches_readme(shift["reduction_factor"], seed.shift_reduction)
         reduced = [row for row in rows if row["arch"] == "resnet" and row["depth"] == seed.depth
-                   and row["reduction"] in (seed.r, None) and row["shortcut_rule"] == "legacy"]
+                   and (row["reduction"], row["shortcut_rule"]) in ((seed.r, "legacy"), (None, "current"))]
         assert matches_readme(reduced[0]["reduction_factor"], seed.resnet_reduction)
 
 

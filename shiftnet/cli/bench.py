@@ -12,7 +12,7 @@ from rich.table import Table
 from typing_extensions import Annotated
 
 from ..bench.shift import IMPLS, run_shift_bench, shift_shapes
-from ..models import ModelSpec
+from ..models import ModelSpec, parse_model_name
 from ..runtime import describe_machine, resolve_device, tune_allocator
 from .common import cli_errors, console, err_console, progress_display, strict_json
 
@@ -110,26 +110,17 @@ DEFAULT_TRAIN_MODELS = ["resnet20", "shiftresnet20:1", "shiftresnet20:3"]
 
 
 def parse_model(text: str) -> ModelSpec:
-    """``resnet20``, ``shiftresnet56:6`` (expansion after a colon) or ``resnet20:r2.8``."""
-    from ..models import parse_name
-
-    name, _, knob = text.partition(":")
-    arch, depth = parse_name(name)
-    if not knob:
-        return ModelSpec(arch, depth).validated()
+    """Any model name the tool prints (``shiftresnet20_e3``, ``resnet20_r2.8_block``) or the short form
+    ``shiftresnet56:6`` (expansion after a colon) / ``resnet20:r2.8`` (reduction)."""
     try:
-        value = float(knob[1:] if knob.startswith("r") else knob.lstrip("e"))
-    except ValueError:
-        raise ValueError(f"--model {text[:60]!r}: after the colon give an expansion (shiftresnet20:3) "
-                         f"or a reduction (resnet20:r2.8)") from None
-    if knob.startswith("r"):
-        return ModelSpec(arch, depth, reduction=value).validated()
-    return ModelSpec(arch, depth, expansion=value).validated()
+        return parse_model_name(text)
+    except ValueError as exc:
+        raise ValueError(f"--model: {exc}") from None
 
 
 @bench_app.command("train")
 def bench_train(
-    model: Annotated[Optional[List[str]], typer.Option("--model", "-m", help="Models to time, e.g. resnet20, shiftresnet20:3 (expansion), resnet20:r2.8 (repeatable). (default: resnet20 shiftresnet20:1 shiftresnet20:3)", show_default=False)] = None,
+    model: Annotated[Optional[List[str]], typer.Option("--model", "-m", help="Models to time, e.g. resnet20, shiftresnet20:3 or shiftresnet20_e3 (expansion), resnet20:r2.8 (repeatable). (default: resnet20 shiftresnet20:1 shiftresnet20:3)", show_default=False)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Training batch size.")] = 128,
     eval_batch_size: Annotated[int, typer.Option("--eval-batch-size", help="Eval batch size.")] = 500,
     steps: Annotated[int, typer.Option("--steps", help="Timed steps per model (median reported).")] = 10,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Optional
 
 import typer
 from typing_extensions import Annotated
@@ -20,7 +21,7 @@ def params(
     reduction: options.Reduction = None,
     reduction_mode: options.ReductionMode = None,
     shortcut_rule: options.ShortcutRule = None,
-    classes: Annotated[int, typer.Option("--classes", help="Classes of the linear head: 10 (CIFAR-10) or 100 (CIFAR-100).")] = 10,
+    classes: Annotated[Optional[int], typer.Option("--classes", help="Classes of the linear head: 10 (CIFAR-10) or 100 (CIFAR-100). (default: 10, or what a name in --arch says)", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of rows instead of a table.")] = False,
 ) -> None:
     """Count parameters and MACs exactly as the seed's count.py did.
@@ -30,14 +31,18 @@ def params(
     README's own Params and Reduction figures. With model flags, print that one model.
     """
     with cli_errors():
-        if classes not in (10, 100):
+        if classes not in (None, 10, 100):
             raise ValueError(f"--classes must be 10 or 100, got {classes}")
         model_flags = (arch, depth, expansion, reduction, reduction_mode, shortcut_rule)
         if any(flag is not None for flag in model_flags):
             spec = options.spec_from_flags(arch, depth, expansion, reduction, reduction_mode, shortcut_rule, classes)
+            classes = spec.num_classes
+            if classes not in (10, 100):
+                raise ValueError(f"--arch {arch}: a head of 10 or 100 classes only (CIFAR-10, CIFAR-100), got {classes}")
             rows, entries = [model_stats(spec)], None
             title = f"{spec.name}: parameters and MACs ({classes} classes)"
         else:
+            classes = classes or 10
             entries = seed_table_entries(classes)
             rows = [dict(model_stats(e.spec), label=e.label, knob=e.knob) for e in entries]
             title = f"The seed README's CIFAR-10 table, recounted ({classes}-class heads)"

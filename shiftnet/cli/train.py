@@ -126,10 +126,11 @@ def train(
         if name is not None:
             check_run_name(name)
         out_dir = Path(out) if out else (Path("runs") / name if name else None)
-        arch, depth = options.resolve_arch(arch, depth, expansion, reduction)
+        model = options.model_fields(arch, depth, expansion, reduction, reduction_mode, shortcut_rule)
+        if "num_classes" in model:  # a name such as shiftresnet20_e3_c100 says which data set
+            dataset = options.dataset_for_classes(arch, model.pop("num_classes"), dataset)
         overrides = {
-            "model.arch": arch, "model.depth": depth, "model.expansion": expansion, "model.reduction": reduction,
-            "model.reduction_mode": reduction_mode, "model.shortcut_rule": shortcut_rule,
+            **{f"model.{key}": value for key, value in model.items()},
             "data.dataset": dataset, "data.data_dir": data_dir, "data.batch_size": batch_size,
             "optim.epochs": epochs, "optim.lr": lr, "run.seed": seed, "run.amp": amp, "run.device": device,
             "run.channels_last": channels_last, "run.compile": compile_, "run.limit_batches": limit_batches,

@@ -7,7 +7,8 @@ import dataclasses
 from torch import nn
 
 from .resnet import CifarResNet
-from .spec import ARCHS, ModelSpec, parse_name
+from .names import name_fields
+from .spec import ARCHS, ModelSpec
 
 NAMED_DEPTHS = (20, 56, 110)
 
@@ -18,12 +19,12 @@ def list_models() -> list[str]:
 
 
 def resolve_spec(spec_or_name: ModelSpec | str, **overrides) -> ModelSpec:
-    """Spec from a name (``"shiftresnet56"``) or a ModelSpec, with field overrides, validated."""
+    """Spec from a name (any that ``ModelSpec.name`` prints, or ``shiftresnet20:3``) or a ModelSpec,
+    with field overrides, validated."""
     if isinstance(spec_or_name, ModelSpec):
         spec = spec_or_name
     elif isinstance(spec_or_name, str):
-        arch, depth = parse_name(spec_or_name)
-        spec = ModelSpec(arch=arch, depth=depth)
+        spec = ModelSpec(**name_fields(spec_or_name))
     else:
         raise TypeError(f"create_model takes a model name or a ModelSpec, got {type(spec_or_name).__name__}")
     fields = {f.name for f in dataclasses.fields(ModelSpec)}

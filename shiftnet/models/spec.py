@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import re
 from dataclasses import dataclass
 
 from ..errors import short_repr
@@ -22,7 +21,9 @@ BASE_WIDTHS = (16, 32, 64)
 # Far above every model of the paper (ShiftResNet110 at a = 9c has about 3 M parameters), far below
 # what exhausts a machine: a spec beyond it is refused before any tensor is allocated.
 MAX_PARAMS = 100_000_000
-_NAME = re.compile(r"^(resnet|shiftresnet|depthwiseresnet)(\d+)$")
+# Depths of the ImageNet ResNets that are also 6n+2: a CIFAR net of that depth would print the name of
+# a famous model it is not (``create_model("resnet50")`` must not quietly build one).
+IMAGENET_DEPTHS = (50, 152, 200)
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,8 @@ class ModelSpec:
 
     @property
     def name(self) -> str:
-        """Registry name plus the knobs that differ from the plain model, e.g. ``shiftresnet20_e3``."""
+        """Arch and depth plus the knobs that differ from the plain model, e.g. ``shiftresnet20_e3``;
+        ``models.names.parse_model_name`` reads every such name back into the same spec."""
         base = f"{self.arch}{self.depth}"
         if self.expansion is not None and self.arch == "shiftresnet":
             base += f"_e{_fmt(self.expansion)}"
@@ -112,6 +114,10 @@ class ModelSpec:
         if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 8 or (self.depth - 2) % 6:
             raise ValueError(f"depth must be 6n+2 with n >= 1 (8, 14, 20, 26, ..., 56, 110), "
                              f"got {short_repr(self.depth)}")
+        if self.depth in IMAGENET_DEPTHS:
+            raise ValueError(f"{self.arch}{self.depth} is an ImageNet model, which this project does not build: only "
+                             f"CIFAR depths 6n+2 exist here (20, 56, 110, ...), leaving out 50, 152 and 200, "
+                             f"the depths of ImageNet ResNets")
         if self.reduction_mode not in REDUCTION_MODES:
             raise ValueError(f"reduction_mode must be one of {', '.join(REDUCTION_MODES)}, "
                              f"got {short_repr(self.reduction_mode)}")
@@ -140,6 +146,8 @@ class ModelSpec:
             raise ValueError(f"--expansion applies to shiftresnet only; {self.arch} takes --reduction")
         if self.arch == "depthwiseresnet" and self.reduction_mode != "block":
             raise ValueError("depthwiseresnet supports reduction_mode 'block' only")
+        if reduction is None:  # no reduction: the inner width is the output width, so neither knob changes the net
+            spec = dataclasses.replace(spec, reduction_mode="block", shortcut_rule="current")
         spec = dataclasses.replace(spec, expansion=expansion, reduction=None if reduction is None else float(reduction))
         widths = spec.stage_widths
         mids = [spec.mid_width(w) for w in widths]
@@ -160,14 +168,6 @@ class ModelSpec:
         return spec
 
 
-def parse_name(name: str) -> tuple[str, int]:
-    """``"shiftresnet56"`` -> ("shiftresnet", 56); ValueError naming the pattern otherwise."""
-    match = _NAME.match(name.strip().lower())
-    if not match:
-        raise ValueError(f"unknown model {name!r}; names look like resnet20, shiftresnet56, depthwiseresnet110 (arch + depth 6n+2)")
-    return match.group(1), int(match.group(2))
-
-
 def _positive_number(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value > 0
 
@@ -178,4 +178,7 @@ def _count(n: int) -> str:
 
 
 def _fmt(value: float) -> str:
-    return f"{value:g}"
+    """3 -> "3", 0.98 -> "0.98"; a value that ``g`` would round is printed in full, so that the name
+    reads back into the same spec."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(float(value))
