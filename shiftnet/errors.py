@@ -1,4 +1,4 @@
-"""Exceptions that the command line turns into one line and an exit status (DESIGN.md).
+"""Exceptions that the command line turns into one line and an exit status (README.md, Commands).
 
 ``UsageError`` (and ``ValueError`` from validation) means the user asked for something invalid:
 exit 2. ``RunError`` is a failure at run time that the user can act on: exit 1. Both messages are

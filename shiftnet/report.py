@@ -1,6 +1,6 @@
 """The seed's published numbers, and the Rich tables that set ours beside them.
 
-Two versions of the seed README's CIFAR-10 table exist (ACCURACY.md §1.1): the Nov-2017 one (with
+Two versions of the seed README's CIFAR-10 table exist (docs/original.md#counting): the Nov-2017 one (with
 an ``r`` column, reduced ResNets under the legacy shortcut rule) that the seed README shows, and the
 Jan-2018 reruns at HEAD. Both are kept as data here; commands compare against them, never retype.
 """
@@ -56,7 +56,7 @@ SEED_ORIGINAL = {20: ("0.27", 91.35, 66.25), 56: ("0.86", 92.01, 69.27), 110: ("
 
 # README@HEAD (2018-01-20 "new numbers"): shift and reduced-ResNet accuracy per (depth, a). The
 # ResNets' r is not recorded in the code; the README's parenthesised figures, read as block r under
-# the current rule, reproduce the listed reductions (spec §7.3) except R110-9c, which no r reaches.
+# the current rule, reproduce the listed reductions (docs/original.md#counting) except R110-9c, which no r reaches.
 SEED_C10_JAN2018 = {
     (20, "c"): (85.78, 84.77, 7.2), (20, "3c"): (89.56, 88.81, 2.8), (20, "6c"): (91.07, 91.30, 1.5),
     (20, "9c"): (91.79, 91.96, 0.98), (56, "c"): (89.69, 88.32, 7.6), (56, "3c"): (92.48, 91.20, 2.9),

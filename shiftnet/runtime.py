@@ -3,7 +3,7 @@
 glibc's malloc returns every block above its mmap threshold (32 MB at most) to the kernel on free
 and page-faults it back on the next allocation. A CIFAR training step frees and reallocates
 activations of that size hundreds of times, so on CPU most of the step went to page faults
-(measured in PLATFORM_NOTES §2.0 and BENCHMARKS.md). Raising the mmap and trim thresholds keeps
+(measured in docs/platform.md#allocator and BENCHMARKS.md). Raising the mmap and trim thresholds keeps
 freed memory in the process: the fix that ``tune_allocator`` applies by default; the cost is a
 higher resident set. ``SHIFTNET_MALLOC_TUNING=0`` turns it off.
 """

@@ -1,4 +1,4 @@
-"""Exact parameter and MAC counts (spec §7), structure, semantics and validation of the models."""
+"""Exact parameter and MAC counts (docs/original.md#counting), structure, semantics and validation of the models."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import torch
 
 from shiftnet.models import ModelSpec, ShiftConv, count_macs, count_params, create_model, list_models, model_stats
 
-# spec §7.2: (depth, expansion) -> (params 10 classes, params 100 classes, MACs)
+# counted as the seed's count.py counts (docs/original.md#counting):
+# (depth, expansion) -> (params 10 classes, params 100 classes, MACs)
 SHIFT_COUNTS = {
     (20, 1): (34_906, 40_756, 5_948_032), (20, 3): (95_642, 101_492, 16_433_792),
     (20, 6): (186_746, 192_596, 32_162_432), (20, 9): (277_850, 283_700, 47_891_072),
@@ -19,10 +20,11 @@ SHIFT_COUNTS = {
     (110, 6): (1_177_946, 1_183_796, 173_720_192), (110, 9): (1_762_970, 1_768_820, 260_227_712),
 }
 RESNET_COUNTS = {20: (272_474, 278_324, 40_813_184), 56: (855_770, 861_620, 125_747_840), 110: (1_730_714, 1_736_564, 253_149_824)}
-# spec §7.2 reductions (10 classes) to three decimals
+# the same models' reductions (10 classes) to three decimals
 SHIFT_REDUCTIONS = {(20, 1): 7.806, (20, 3): 2.849, (20, 6): 1.459, (20, 9): 0.981, (56, 1): 8.381, (56, 3): 2.905,
                     (56, 6): 1.467, (56, 9): 0.982, (110, 1): 8.530, (110, 3): 2.919, (110, 6): 1.469, (110, 9): 0.982}
-# spec §7.3: block-reduced ResNets, (depth, r) -> (legacy-rule params, reduction, current-rule params, reduction)
+# docs/original.md#shortcuts: block-reduced ResNets,
+# (depth, r) -> (legacy-rule params, reduction, current-rule params, reduction)
 BLOCK_REDUCED = {
     (20, 12): (35_946, 7.580, 24_458, 11.14), (20, 3.3): (94_122, 2.895, 82_634, 3.30),
     (20, 1.6): (183_486, 1.485, 171_998, 1.58), (20, 1): (272_474, 1.000, 272_474, 1.00),
@@ -31,7 +33,7 @@ BLOCK_REDUCED = {
     (110, 15): (211_062, 8.200, 115_574, 14.98), (110, 3.3): (605_802, 2.857, 510_314, 3.39),
     (110, 1.6): (1_180_146, 1.467, 1_084_658, 1.60), (110, 0.98): (1_823_006, 0.949, 1_751_198, 0.988),
 }
-# spec §7.3, current README: r read as block reduction under the current rule
+# docs/original.md#counting, the Jan-2018 README: r read as block reduction under the current rule
 CURRENT_README = {(20, 7.2): (38_030, 7.165), (20, 2.8): (96_206, 2.832), (20, 1.5): (179_936, 1.514),
                   (20, 0.98): (275_648, 0.988), (56, 7.6): (112_118, 7.633), (56, 2.9): (296_726, 2.884),
                   (56, 1.5): (562_316, 1.522), (110, 7.8): (223_250, 7.752), (110, 2.9): (597_506, 2.897),

@@ -16,7 +16,7 @@ DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 
 
 def one_hot_depthwise(x: torch.Tensor, kernel_size: int, dilation: int, transpose: bool = False) -> torch.Tensor:
-    """Independent definition (spec §5): depthwise cross-correlation with one-hot k x k kernels,
+    """Independent definition (docs/original.md#shift): depthwise cross-correlation with one-hot k x k kernels,
     built straight from the interleaved rule, computed in float64 (exact for a shift)."""
     channels = x.shape[1]
     groups = kernel_size * kernel_size
@@ -64,7 +64,7 @@ def test_every_dtype_and_memory_format(dtype, channels_last):
 
 
 def test_channel_map_is_interleaved_mod_9_with_unshifted_remainder():
-    # spec §5 table: c mod 9 -> (dy, dx); the last C mod 9 channels do not move
+    # the table of docs/original.md#shift: c mod 9 -> (dy, dx); the last C mod 9 channels do not move
     table = [(-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 0), (0, 1), (1, -1), (1, 0), (1, 1)]
     offsets = channel_offsets(20)
     assert offsets[:18] == table + table

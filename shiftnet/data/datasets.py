@@ -24,7 +24,8 @@ from ..safe_pickle import load_restricted, numpy_array_globals
 MARKER = ".shiftnet-verified.json"
 
 # The seed (and kuangliu) normalise both data sets with these CIFAR-10 figures; the std is a mean of
-# per-image stds, not the data set's std (FIELD_NOTES §3.2). True statistics are kept for --true-std.
+# per-image stds, not the data set's std (docs/original.md#recipe). Each data set's true statistics are
+# kept for ``data.normalization: true``.
 SEED_MEAN = (0.4914, 0.4822, 0.4465)
 SEED_STD = (0.2023, 0.1994, 0.2010)
 

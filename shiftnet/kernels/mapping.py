@@ -1,4 +1,4 @@
-"""Channel -> displacement map of the original shift kernel (SHIFTRESNET_SPEC §5).
+"""Channel -> displacement map of the original shift kernel (docs/original.md#shift).
 
 The original CUDA kernel assigns shift directions *interleaved* (channel index mod k²), not in
 contiguous groups as the paper's prose suggests, and leaves the last ``C mod k²`` channels

@@ -92,7 +92,7 @@ shift_op.register_autograd(_backward, setup_context=_setup_context)
 
 
 def shift(x: Tensor, kernel_size: int = 3, dilation: int = 1, *, impl: str | None = None) -> Tensor:
-    """Parameter-free spatial shift of the original ShiftResNet (SHIFTRESNET_SPEC §5).
+    """Parameter-free spatial shift of the original ShiftResNet (docs/original.md#shift).
 
     ``Y[n, c, y, x] = X[n, c, y + dy(c), x + dx(c)]`` with zero fill, where channel c < floor(C/k²)·k²
     takes group ``c mod k²`` = (i, j) and (dy, dx) = dilation·(i − k//2, j − k//2); the last

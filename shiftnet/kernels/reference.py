@@ -3,7 +3,7 @@
 Every output element is written exactly once into one ``empty_like`` allocation (so the output
 keeps the input's memory format). Writing zeros first and copying after would double the write
 traffic, and plain autograd over in-place slice copies makes the backward an order of magnitude
-slower (PLATFORM_NOTES §2a); the backward is therefore this same routine with the displacement
+slower (docs/platform.md#shift-on-cpu); the backward is therefore this same routine with the displacement
 negated (the exact adjoint), wired up in ``op.py``.
 
 Fast path. Channel ``c = 9j + g`` with group ``g = k·i + jj`` reads pixel ``p + off(g)`` where
@@ -170,7 +170,7 @@ def _shift_strided(out, x, cs, kernel_size, dilation, sign, layout) -> None:
 
 
 def shift_torch(x: torch.Tensor, kernel_size: int, dilation: int, transpose: bool = False) -> torch.Tensor:
-    """Shift ``x`` (N, C, H, W) per SHIFTRESNET_SPEC §5; ``transpose`` applies the adjoint.
+    """Shift ``x`` (N, C, H, W) as the original does (docs/original.md#shift); ``transpose`` applies the adjoint.
 
     Arguments are assumed validated by the public wrapper (``shiftnet.kernels.shift``).
     """

@@ -1,6 +1,6 @@
 // Shift kernels for shiftnet (compiled at run time by CuPy/NVRTC; no build step).
 //
-// Semantics (SHIFTRESNET_SPEC §5): channel c < cs = floor(C/k^2)*k^2 belongs to group g = c mod k^2,
+// Semantics (docs/original.md#shift): channel c < cs = floor(C/k^2)*k^2 belongs to group g = c mod k^2,
 // (i, j) = (g / k, g % k), (dy, dx) = sign*d*(i - k/2, j - k/2); Y[n,c,y,x] = X[n,c,y+dy,x+dx] when that
 // lies inside the image, else 0. Channels c >= cs are copied. sign = -1 gives the adjoint (backward).
 //

@@ -1,7 +1,7 @@
 """Residual blocks of the seed: BasicBlock, ShiftConv and the depthwise-with-skip block.
 
 Attribute names (``conv1``, ``bn1``, ``shift2``, ``conv2``, ``bn2``, ``shortcut``) are those of the
-original modules so that the original checkpoints' state dicts load key for key (spec §2).
+original modules so that the original checkpoints' state dicts load key for key (docs/original.md#skeleton).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from ..kernels import Shift
 
 
 def needs_projection(in_planes: int, planes: int, mid: int, stride: int, rule: str) -> bool:
-    """Whether the shortcut is a 1x1 conv + BN (spec §3.3).
+    """Whether the shortcut is a 1x1 conv + BN (docs/original.md#shortcuts).
 
     ``current`` (2018-01-19 on): stride != 1 or Cin != C. ``legacy`` (Nov 2017 tables): stride != 1
     or Cin != M, which with block reduction puts a projection in every block.
@@ -55,7 +55,7 @@ class BasicBlock(nn.Module):
 
 
 class ShiftConv(nn.Module):
-    """Conv-shift-conv replacing a whole BasicBlock (spec §4).
+    """Conv-shift-conv replacing a whole BasicBlock (docs/original.md#blocks).
 
     ReLU(BN(conv1x1_stride(shift(ReLU(BN(conv1x1(x))))))) + shortcut(x): the ReLU comes *before* the
     residual add and there is none after it, so block outputs can be negative. The shift runs at
@@ -80,7 +80,8 @@ class ShiftConv(nn.Module):
 
 
 class DepthwiseBlock(nn.Module):
-    """Depthwise-with-skip block (spec §6): 1x1 -> BN -> ReLU -> dw3x3 -> BN -> 1x1 (stride) -> BN, + skip, ReLU.
+    """Depthwise-with-skip block (docs/original.md#blocks):
+    1x1 -> BN -> ReLU -> dw3x3 -> BN -> 1x1 (stride) -> BN, + skip, ReLU.
 
     Attribute names follow the seed's DepthWiseWithSkipBlock: conv1/bn1, conv2/bn2 (depthwise),
     conv3/bn3, shortcut.

@@ -1,4 +1,4 @@
-"""Parameter and MAC counts, defined as the seed's ``count.py`` defines them (spec §7.1).
+"""Parameter and MAC counts, defined as the seed's ``count.py`` defines them (docs/original.md#counting).
 
 Params: every element of ``named_parameters()`` (BN running stats excluded, the shift has none).
 MACs: multiply-accumulates of every conv and linear layer at its true resolution for one 3x32x32

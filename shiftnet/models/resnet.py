@@ -1,4 +1,4 @@
-"""The 3-stage CIFAR ResNet skeleton shared by every model (spec §2), in the spirit of nanoGPT.
+"""The 3-stage CIFAR ResNet skeleton shared by every model (docs/original.md#skeleton), in the spirit of nanoGPT.
 
 stem conv3x3 -> BN -> ReLU, three stages of n blocks (strides 1, 2, 2), 8x8 average pool, linear.
 Which block fills the stages is decided by the ModelSpec's arch; everything else is common.

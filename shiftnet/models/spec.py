@@ -3,7 +3,7 @@
 A spec is what a checkpoint's metadata stores, what ``params --json`` prints and what
 ``create_model`` builds, so it validates itself once (``validated()``) and everything downstream
 can trust it. Defaults follow the seed: block reduction (the README tables) and the current
-(2018-01+) shortcut rule; ``shortcut_rule="legacy"`` reproduces the Nov-2017 tables (spec §3.3).
+(2018-01+) shortcut rule; ``shortcut_rule="legacy"`` reproduces the Nov-2017 tables (docs/original.md#shortcuts).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class ModelSpec:
 
     @property
     def stage_widths(self) -> tuple[int, int, int]:
-        """Output widths W1, W2, W3: int(16/s) etc. with s = sqrt(r) in net mode (spec §3.2)."""
+        """Output widths W1, W2, W3: int(16/s) etc. with s = sqrt(r) in net mode (docs/original.md#reductions)."""
         if self.reduction_mode == "net" and self.reduction is not None:
             scale = math.sqrt(self.reduction)
             return tuple(int(w / scale) for w in BASE_WIDTHS)  # type: ignore[return-value]
