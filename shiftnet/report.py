@@ -64,13 +64,12 @@ SEED_C10_JAN2018 = {
     (110, "3c"): (92.42, 93.18, 2.9), (110, "6c"): (93.03, 93.40, 1.5), (110, "9c"): (93.36, 94.09, None),
 }
 
-# CIFAR-100, README@HEAD: ShiftResNet accuracy per (depth, a), and the conv-reduced ResNet at 9c.
+# CIFAR-100, README@HEAD: ShiftResNet accuracy per (depth, a).
 SEED_C100_SHIFT = {
     (20, "c"): 55.05, (20, "3c"): 65.83, (20, "6c"): 69.73, (20, "9c"): 70.77,
     (56, "c"): 63.20, (56, "3c"): 69.77, (56, "6c"): 72.33, (56, "9c"): 73.43,
     (110, "c"): 68.01, (110, "3c"): 72.10, (110, "6c"): 73.17, (110, "9c"): 73.71,
 }
-SEED_C100_RESNET_9C = {20: 68.30, 56: 71.57, 110: 72.67}
 
 
 def matches_readme(value: float, printed: str) -> bool:
@@ -103,10 +102,12 @@ def seed_table_entries(num_classes: int = 10) -> list[SeedTableEntry]:
             spec = ModelSpec("shiftresnet", depth, expansion=float(row.expansion), num_classes=num_classes)
             entries.append(SeedTableEntry(f"SRN{depth}", f"a={row.a}", spec, row.params_m, row.shift_reduction))
         for row in (r for r in SEED_C10_NOV2017 if r.depth == depth):
-            spec = ModelSpec("resnet", depth, reduction=row.r, reduction_mode="block", shortcut_rule="legacy", num_classes=num_classes)
+            spec = ModelSpec("resnet", depth, reduction=row.r, reduction_mode="block", shortcut_rule="legacy",
+                             num_classes=num_classes)
             entries.append(SeedTableEntry(f"RN{depth}-red", f"r={row.r:g}", spec, None, row.resnet_reduction))
         params_m, _, _ = SEED_ORIGINAL[depth]
-        entries.append(SeedTableEntry(f"RN{depth}", "original", ModelSpec("resnet", depth, num_classes=num_classes), params_m, "1.0"))
+        original = ModelSpec("resnet", depth, num_classes=num_classes)
+        entries.append(SeedTableEntry(f"RN{depth}", "original", original, params_m, "1.0"))
     return entries
 
 
@@ -123,7 +124,8 @@ def params_table(rows: list[dict], entries: list[SeedTableEntry] | None = None, 
         table.add_column("seed M", justify="right", no_wrap=True)
         table.add_column("seed red.", justify="right", no_wrap=True)
     for index, row in enumerate(rows):
-        cells = [row.get("label", row["name"]), row.get("knob", _knob(row)), f"{row['params']:,}", f"{row['params_m']:.2f}",
+        cells = [row.get("label", row["name"]), row.get("knob", _knob(row)), f"{row['params']:,}",
+                 f"{row['params_m']:.2f}",
                  f"{row['reduction_factor']:.2f}", f"{row['macs'] / 1e6:.2f}M"]
         if entries is not None:
             entry = entries[index]
@@ -169,8 +171,9 @@ def preset_rows() -> list[dict]:
                 "name": f"{dataset}-resnet{row.depth}-r{row.r:g}-legacy", "dataset": dataset,
                 "model": {"arch": "resnet", "depth": row.depth, "reduction": row.r, "reduction_mode": "block",
                           "shortcut_rule": "legacy"},
-                "comment": f"{label} ResNet{row.depth} block-reduced r={row.r:g} (Nov-2017 table, legacy shortcut rule, "
-                           f"matches a={row.a}); seed README: {_acc(row.resnet_acc if dataset == 'cifar10' else None)}",
+                "comment": f"{label} ResNet{row.depth} block-reduced r={row.r:g} (Nov-2017 table, "
+                           f"legacy shortcut rule, matches a={row.a}); seed README: "
+                           f"{_acc(row.resnet_acc if dataset == 'cifar10' else None)}",
             })
             jan = SEED_C10_JAN2018[(row.depth, row.a)]
             if jan[2] is not None:
@@ -184,7 +187,8 @@ def preset_rows() -> list[dict]:
         for depth, (_, c10, c100) in SEED_ORIGINAL.items():
             presets.append({
                 "name": f"{dataset}-resnet{depth}", "dataset": dataset, "model": {"arch": "resnet", "depth": depth},
-                "comment": f"{label} ResNet{depth} (original); seed README: {_acc(c10 if dataset == 'cifar10' else c100)}",
+                "comment": f"{label} ResNet{depth} (original); seed README: "
+                           f"{_acc(c10 if dataset == 'cifar10' else c100)}",
             })
     return presets
 

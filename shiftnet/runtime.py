@@ -40,10 +40,6 @@ def tune_allocator() -> bool:
     return _tuned
 
 
-def allocator_tuned() -> bool:
-    return bool(_tuned)
-
-
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU is a usage error."""
     if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):

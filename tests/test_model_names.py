@@ -113,7 +113,8 @@ def test_bench_takes_every_printed_name_and_its_own_short_form():
 
 
 def test_arch_flag_takes_names_and_refuses_contradictions():
-    assert spec_from_flags("resnet56_r3.3_block_legacy", None, None, None, None, None).name == "resnet56_r3.3_block_legacy"
+    legacy = "resnet56_r3.3_block_legacy"
+    assert spec_from_flags(legacy, None, None, None, None, None).name == legacy
     assert spec_from_flags("shiftresnet20_e3_c100", None, None, None, None, None).num_classes == 100
     assert spec_from_flags("shiftresnet20", None, 6.0, None, None, None).name == "shiftresnet20_e6"
     assert model_fields("resnet20:r2.8", None, None, None, "net", None)["reduction_mode"] == "net"

@@ -73,7 +73,7 @@ def test_names_and_files(tmp_path, monkeypatch):
     assert resolve_config_path("seed-faithful") == Path("seed-faithful")
     assert load_config(resolve_config_path("seed-faithful")).optim.epochs == 7
     assert load_config(resolve_config_path(str(PRESETS / "seed.yaml"))).optim.epochs == 164
-    with pytest.raises(UsageError, match=r"--config nope: no such file or preset .*cifar10-shiftresnet20-a3c; 76 in all"):
+    with pytest.raises(UsageError, match=r"--config nope: no such file or preset .*shiftresnet20-a3c; 76 in all"):
         resolve_config_path("nope")
 
 
@@ -86,7 +86,8 @@ def wheel(tmp_path_factory) -> Path:
     top = {".git", ".venv", "build", "results", "runs", "data", "checkpoints", ".pytest_cache"}
 
     def ignore(folder, names):
-        return [n for n in names if n == "__pycache__" or n.endswith(".egg-info") or (Path(folder) == REPO and n in top)]
+        return [n for n in names
+                if n == "__pycache__" or n.endswith(".egg-info") or (Path(folder) == REPO and n in top)]
 
     shutil.copytree(REPO, source, ignore=ignore)
     out = work / "dist"
@@ -116,7 +117,8 @@ def test_installed_wheel_trains_seed_faithful_from_another_folder(wheel, tmp_pat
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(site), "SHIFTNET_DATA": str(make_ready_cifar10(tmp_path / "data"))}
-    probe = subprocess.run([sys.executable, "-c", "import importlib; t = importlib.import_module('shiftnet.cli.train'); "
+    probe = subprocess.run([sys.executable, "-c", "import importlib; "
+                            "t = importlib.import_module('shiftnet.cli.train'); "
                             "print(t.__file__); print(t.resolve_config_path('seed-faithful'))"],
                            cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
     assert probe.returncode == 0, probe.stderr

@@ -13,12 +13,21 @@ from typing_extensions import Annotated
 
 from ..models import ModelSpec, name_fields
 
-Arch = Annotated[Optional[str], typer.Option("--arch", help="resnet, shiftresnet or depthwiseresnet, or a model name as the tool prints it (shiftresnet56, shiftresnet20_e3, resnet20_r3.3_block_legacy, resnet20:r2.8).", show_default=False)]
-Depth = Annotated[Optional[int], typer.Option("--depth", help="6n+2: 20, 56, 110, ... (default: 20)", show_default=False)]
-Expansion = Annotated[Optional[float], typer.Option("--expansion", "-e", help="ShiftConv expansion a/c (1, 3, 6, 9); implies --arch shiftresnet.", show_default=False)]
-Reduction = Annotated[Optional[float], typer.Option("--reduction", help="ResNet width reduction r (see --reduction-mode).", show_default=False)]
-ReductionMode = Annotated[Optional[str], typer.Option("--reduction-mode", help="block: shrink each block's inner width to int(C/r); net: scale every width by 1/sqrt(r). (default: block)", show_default=False)]
-ShortcutRule = Annotated[Optional[str], typer.Option("--shortcut-rule", help="current: projection iff stride or width changes; legacy: also iff Cin != inner width (the Nov-2017 tables). (default: current)", show_default=False)]
+Arch = Annotated[Optional[str], typer.Option("--arch", help=(
+    "resnet, shiftresnet or depthwiseresnet, or a model name as the tool prints it (shiftresnet56, shiftresnet20_e3, "
+    "resnet20_r3.3_block_legacy, resnet20:r2.8)."), show_default=False)]
+Depth = Annotated[Optional[int], typer.Option("--depth", help=(
+    "6n+2: 20, 56, 110, ... (default: 20)"), show_default=False)]
+Expansion = Annotated[Optional[float], typer.Option("--expansion", "-e", help=(
+    "ShiftConv expansion a/c (1, 3, 6, 9); implies --arch shiftresnet."), show_default=False)]
+Reduction = Annotated[Optional[float], typer.Option("--reduction", help=(
+    "ResNet width reduction r (see --reduction-mode)."), show_default=False)]
+ReductionMode = Annotated[Optional[str], typer.Option("--reduction-mode", help=(
+    "block: shrink each block's inner width to int(C/r); net: scale every width by 1/sqrt(r). (default: block)"),
+    show_default=False)]
+ShortcutRule = Annotated[Optional[str], typer.Option("--shortcut-rule", help=(
+    "current: projection iff stride or width changes; legacy: also iff Cin != inner width (the Nov-2017 tables). "
+    "(default: current)"), show_default=False)]
 
 
 def model_fields(arch, depth, expansion, reduction, reduction_mode=None, shortcut_rule=None) -> dict:

@@ -21,7 +21,9 @@ def params(
     reduction: options.Reduction = None,
     reduction_mode: options.ReductionMode = None,
     shortcut_rule: options.ShortcutRule = None,
-    classes: Annotated[Optional[int], typer.Option("--classes", help="Classes of the linear head: 10 (CIFAR-10) or 100 (CIFAR-100). (default: 10, or what a name in --arch says)", show_default=False)] = None,
+    classes: Annotated[Optional[int], typer.Option("--classes", help=(
+        "Classes of the linear head: 10 (CIFAR-10) or 100 (CIFAR-100). (default: 10, or what a name in --arch says)"),
+        show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of rows instead of a table.")] = False,
 ) -> None:
     """Count parameters and MACs exactly as the seed's count.py did.
@@ -38,7 +40,8 @@ def params(
             spec = options.spec_from_flags(arch, depth, expansion, reduction, reduction_mode, shortcut_rule, classes)
             classes = spec.num_classes
             if classes not in (10, 100):
-                raise ValueError(f"--arch {arch}: a head of 10 or 100 classes only (CIFAR-10, CIFAR-100), got {classes}")
+                raise ValueError(f"--arch {arch}: a head of 10 or 100 classes only (CIFAR-10, CIFAR-100), "
+                                 f"got {classes}")
             rows, entries = [model_stats(spec)], None
             title = f"{spec.name}: parameters and MACs ({classes} classes)"
         else:
@@ -58,7 +61,8 @@ def params(
         if entries is not None:
             console.print(
                 "Reduced ResNets use block reduction with the legacy shortcut rule (projection where Cin != M), "
-                "which the Nov-2017 table was made with; seed M / seed red. = the README's Params / Reduction cells; ✓ = our count prints as that figure."
+                "which the Nov-2017 table was made with; seed M / seed red. = the README's Params / Reduction cells; "
+                "✓ = our count prints as that figure."
             )
         if classes == 100:
             console.print(

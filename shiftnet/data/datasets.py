@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,6 @@ class DatasetInfo:
     label_key: bytes
     true_mean: tuple[float, float, float]
     true_std: tuple[float, float, float]
-    extra: dict = field(default_factory=dict)
 
     @property
     def all_files(self) -> dict[str, str]:

@@ -39,14 +39,16 @@ class BasicBlock(nn.Module):
     ``mid`` is the internal width M (block reduction shrinks only it); the stride is in conv1.
     """
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, mid: int | None = None, shortcut_rule: str = "current"):
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, mid: int | None = None,
+                 shortcut_rule: str = "current"):
         super().__init__()
         mid = planes if mid is None else mid
         self.conv1 = nn.Conv2d(in_planes, mid, kernel_size=3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(mid)
         self.conv2 = nn.Conv2d(mid, planes, kernel_size=3, stride=1, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = make_shortcut(in_planes, planes, stride, needs_projection(in_planes, planes, mid, stride, shortcut_rule))
+        projection = needs_projection(in_planes, planes, mid, stride, shortcut_rule)
+        self.shortcut = make_shortcut(in_planes, planes, stride, projection)
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -70,7 +72,8 @@ class ShiftConv(nn.Module):
         self.shift2 = Shift(kernel_size=3, dilation=1)
         self.conv2 = nn.Conv2d(mid, planes, kernel_size=1, stride=stride, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = make_shortcut(in_planes, planes, stride, needs_projection(in_planes, planes, mid, stride, "current"))
+        projection = needs_projection(in_planes, planes, mid, stride, "current")
+        self.shortcut = make_shortcut(in_planes, planes, stride, projection)
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -87,7 +90,8 @@ class DepthwiseBlock(nn.Module):
     conv3/bn3, shortcut.
     """
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, mid: int | None = None, shortcut_rule: str = "current"):
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, mid: int | None = None,
+                 shortcut_rule: str = "current"):
         super().__init__()
         mid = planes if mid is None else mid
         self.conv1 = nn.Conv2d(in_planes, mid, kernel_size=1, bias=False)
@@ -96,7 +100,8 @@ class DepthwiseBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(mid)
         self.conv3 = nn.Conv2d(mid, planes, kernel_size=1, stride=stride, bias=False)
         self.bn3 = nn.BatchNorm2d(planes)
-        self.shortcut = make_shortcut(in_planes, planes, stride, needs_projection(in_planes, planes, mid, stride, shortcut_rule))
+        projection = needs_projection(in_planes, planes, mid, stride, shortcut_rule)
+        self.shortcut = make_shortcut(in_planes, planes, stride, projection)
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))

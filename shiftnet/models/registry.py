@@ -6,8 +6,8 @@ import dataclasses
 
 from torch import nn
 
-from .resnet import CifarResNet
 from .names import name_fields
+from .resnet import CifarResNet
 from .spec import ARCHS, ModelSpec
 
 NAMED_DEPTHS = (20, 56, 110)
