@@ -19,7 +19,7 @@ from ..errors import UsageError
 from ..fileio import file_digest
 from ..models.infer import build_from_state
 from ..runtime import resolve_device, tune_allocator
-from .common import cli_errors, console
+from .common import cli_errors, console, strict_json
 
 
 def eval_command(
@@ -51,7 +51,7 @@ def eval_command(
         rows = [scorer.score(path, dataset, predictions) for path in resolve_paths(paths)]
         if as_json:
             for row in rows:
-                print(json.dumps(row))
+                print(strict_json(row))
             return
         for name in sorted({row["dataset"] for row in rows}):
             console.print(accuracy_table([r for r in rows if r["dataset"] == name], name))

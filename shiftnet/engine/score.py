@@ -4,7 +4,6 @@ result beside the seed's published number."""
 
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 
 import torch
@@ -21,23 +20,38 @@ from .evaluate import evaluate
 CHECKPOINT_SUFFIXES = (".safetensors", ".t7", ".pt", ".pth")
 
 
+MAGIC = "*?["
+
+
+def _expand(pattern: str) -> list[Path]:
+    """A path that exists is itself, even with ``[`` in its name; otherwise a glob, reverse-sorted as
+    the seed's eval.py did. ``**`` does not descend into symlinked folders (pathlib's rule), so a
+    link cycle cannot make the walk endless."""
+    path = Path(pattern)
+    if path.exists() or not any(ch in pattern for ch in MAGIC):
+        return [path]
+    parts = path.parts
+    first = next(i for i, part in enumerate(parts) if any(ch in part for ch in MAGIC))
+    root = Path(*parts[:first]) if first else Path(".")
+    return sorted(root.glob(str(Path(*parts[first:]))), key=str, reverse=True)
+
+
 def resolve_paths(patterns: list[str]) -> list[Path]:
-    """Files as given; run folders as their final.safetensors (else best, else last.pt); globs expanded
-    (reverse-sorted, as the seed's eval.py did)."""
+    """Files as given; run folders as their final.safetensors (else best, else last.pt); globs expanded.
+    Each file is scored once, however many patterns name it."""
     paths: list[Path] = []
     for pattern in patterns:
-        matches = sorted(glob.glob(pattern, recursive=True), reverse=True) if any(ch in pattern for ch in "*?[") else [pattern]
+        matches = _expand(pattern)
         if not matches:
             raise UsageError(f"{pattern}: no file matches")
-        for match in matches:
-            path = Path(match)
+        for path in matches:
             if path.is_dir():
                 for name in ("final.safetensors", "best.safetensors", "last.pt"):
                     if (path / name).is_file():
                         paths.append(path / name)
                         break
                 else:
-                    found = sorted(p for p in path.rglob("*") if p.suffix in CHECKPOINT_SUFFIXES)
+                    found = sorted(p for p in path.rglob("*") if p.suffix in CHECKPOINT_SUFFIXES and p.is_file())
                     if not found:
                         raise UsageError(f"{path}: no checkpoint in this folder")
                     paths.extend(found)
@@ -45,7 +59,14 @@ def resolve_paths(patterns: list[str]) -> list[Path]:
                 paths.append(path)
             else:
                 raise UsageError(f"{path} not found")
-    return paths
+    seen: set[Path] = set()
+    unique = []
+    for path in paths:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
 
 
 def knob(spec) -> str:
