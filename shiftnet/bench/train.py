@@ -66,7 +66,8 @@ class _Subject:
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
         model = set_shift_impl(create_model(spec), shift_impl)
         self.model = (without_shift(model) if twin else model).to(device).to(memory_format=memory_format)
-        self.runner = torch.compile(self.model) if compile_model else self.model
+        # static shapes: models share one forward, and a dynamic-shape recompile would time other code
+        self.runner = torch.compile(self.model, dynamic=False) if compile_model else self.model
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
         self.inputs = torch.randn(batch_size, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
         self.labels = torch.randint(0, spec.num_classes, (batch_size,), device=device)

@@ -51,7 +51,9 @@ class CompiledWithFallback(nn.Module):
     def __init__(self, module: nn.Module, say: Callable[[str], None], cache: Path):
         super().__init__()
         self.eager = module
-        self.compiled = torch.compile(module)
+        # static shapes: the epoch's last, smaller batch gets a graph of its own (compiled once, cached)
+        # instead of turning the batch size symbolic for every later step
+        self.compiled = torch.compile(module, dynamic=False)
         self._say, self._cache = say, cache
         self._first_call: float | None = None
         self._reported = False
