@@ -437,9 +437,7 @@ class Trainer:
 
     def _summary(self, state: RunState) -> dict:
         final = state.history[-1] if state.history else None
-        summary = {"out_dir": str(self.out_dir), "epochs": state.epoch, "final_acc": final["test_acc"] if final else None,
-                   "best_acc": state.best_acc if state.best_epoch >= 0 else None, "best_epoch": state.best_epoch,
-                   "select_on_test": self.config.run.select_on_test}
-        summary["headline_acc"] = summary["best_acc"] if self.config.run.select_on_test else summary["final_acc"]
-        return summary
+        return {"out_dir": str(self.out_dir), "epochs": state.epoch, "final_acc": final["test_acc"] if final else None,
+                "best_acc": state.best_acc if state.best_epoch >= 0 else None, "best_epoch": state.best_epoch,
+                "select_on_test": self.config.run.select_on_test}
 
