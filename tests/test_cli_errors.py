@@ -168,3 +168,16 @@ def test_strict_json_has_no_nan():
     text = strict_json({"a": float("nan"), "b": [1.5, float("inf"), {"c": -math.inf}], "d": (2, "x")})
     parsed = json.loads(text, parse_constant=lambda name: pytest.fail(name))
     assert parsed == {"a": None, "b": [1.5, None, {"c": None}], "d": [2, "x"]}
+
+
+def test_ctrl_c_while_the_command_line_is_parsed_exits_130(monkeypatch, capfd):
+    from typer.core import TyperGroup
+
+    def interrupted(self, ctx, args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(TyperGroup, "parse_args", interrupted)
+    with pytest.raises(SystemExit) as exit_info:
+        app(["params"], prog_name="shiftnet")
+    assert exit_info.value.code == 130
+    assert capfd.readouterr().err.strip().splitlines()[-1] == "error: interrupted (Ctrl-C)"

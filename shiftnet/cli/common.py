@@ -81,6 +81,13 @@ class OneLineErrors(TyperGroup):
     command) is printed as before.
     """
 
+    def make_context(self, *args, **kwargs):
+        try:  # Typer turns Ctrl-C while the command line is parsed into a silent exit 130
+            return super().make_context(*args, **kwargs)
+        except KeyboardInterrupt:
+            print("error: interrupted (Ctrl-C)", file=sys.stderr)
+            raise typer.Exit(130) from None
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
@@ -93,7 +100,10 @@ class OneLineErrors(TyperGroup):
             message = " ".join(exc.format_message().split())[:300].rstrip(".")
             print(f"error: {message}{where}", file=sys.stderr)
             sys.exit(exc.exit_code)
-        except (click_exceptions.Abort, typer.Abort):
+        except (click_exceptions.Abort, typer.Abort) as exc:
+            if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):  # Ctrl-C while parsing
+                print("error: interrupted (Ctrl-C)", file=sys.stderr)
+                sys.exit(130)
             print("error: aborted", file=sys.stderr)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
