@@ -1,0 +1,48 @@
+"""timm builds shiftnet's models by the names this project prints, and loads a run's weights with its own loader."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+import shiftnet
+from shiftnet.cli import app
+from shiftnet.models import ModelSpec, count_params
+
+from .conftest import stderr_of
+from .helpers import make_ready_cifar10
+
+timm = pytest.importorskip("timm")
+import shiftnet.timm_models  # noqa: E402,F401 - registers the names with timm
+
+runner = CliRunner()
+
+
+def test_printed_names_build_ours_through_timm():
+    for spec in (ModelSpec("shiftresnet", 20, expansion=3.0), ModelSpec("resnet", 20, reduction=3.3, shortcut_rule="legacy"),
+                 ModelSpec("shiftresnet", 56, expansion=6.0, num_classes=100)):
+        spec = spec.validated()
+        model = timm.create_model(shiftnet.timm_models.timm_name(spec.name))
+        assert model.spec == spec and type(model).__module__.startswith("shiftnet.")
+    assert shiftnet.timm_models.timm_name("resnet20_r3.3_block_legacy") == "resnet20_r3p3_block_legacy"
+    assert count_params(timm.create_model("shiftresnet20_e3")) == 95_642  # the original README's 0.10 M row
+    assert timm.create_model("resnet56", num_classes=100).linear.out_features == 100
+    config = timm.data.resolve_data_config({}, model=timm.create_model("shiftresnet20"))
+    assert config["input_size"] == (3, 32, 32) and config["mean"] == pytest.approx((0.4914, 0.4822, 0.4465))
+    with pytest.raises(ValueError, match="no hosted weights"):
+        timm.create_model("shiftresnet20", pretrained=True)
+    with pytest.raises(ValueError, match="takes no drop_path_rate"):
+        timm.create_model("shiftresnet20", drop_path_rate=0.1)
+
+
+def test_timm_loads_a_runs_weights_with_its_own_loader(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHIFTNET_DATA", str(make_ready_cifar10(tmp_path / "data")))
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["train", "--depth", "20", "--expansion", "1", "--epochs", "1", "--limit-batches", "1",
+                                 "--batch-size", "8", "--device", "cpu", "--out", str(out)])
+    assert result.exit_code == 0, stderr_of(result)
+    model = timm.create_model("shiftresnet20_e1", checkpoint_path=str(out / "final.safetensors")).eval()
+    reference = shiftnet.load_model(out)
+    images = torch.randn(4, 3, 32, 32)
+    assert torch.equal(model(images), reference(images))
