@@ -20,7 +20,8 @@ def _entry(arch: str, depth: int, checkpoint_path=None, **fields):
         return create_model(requested)
     model = load_model(checkpoint_path)
     wanted = {"arch": arch, "depth": depth, **fields}
-    differs = {key: (value, getattr(model.spec, key)) for key, value in wanted.items() if getattr(model.spec, key) != value}
+    differs = {key: (value, getattr(model.spec, key)) for key, value in wanted.items()
+               if getattr(model.spec, key) != value}
     if differs:
         detail = ", ".join(f"{key} {want!r} but the checkpoint has {got!r}" for key, (want, got) in differs.items())
         raise ValueError(f"{checkpoint_path} holds {model.spec.name}: asked for {detail}")

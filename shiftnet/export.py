@@ -42,7 +42,8 @@ def _write(model: nn.Module, fmt: str, path: Path, example: torch.Tensor) -> Non
         try:
             import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
         except ImportError:
-            raise UsageError("ONNX export needs onnx, onnxscript and onnxruntime: pip install 'shiftnet[export]'") from None
+            raise UsageError("ONNX export needs onnx, onnxscript and onnxruntime: "
+                             "pip install 'shiftnet[export]'") from None
         batch = torch.export.Dim("batch", min=1, max=65536)
         program = torch.onnx.export(model, (example,), dynamo=True, opset_version=ONNX_OPSET, input_names=["images"],
                                     output_names=["logits"], dynamic_shapes={"x": {0: batch}}, verbose=False)
@@ -110,7 +111,8 @@ def export_checked(model: nn.Module, fmt: str, out: Path, images: torch.Tensor) 
         check = compare(model, load_exported(temporary, fmt), images)
         if not check.passed:
             raise RunError(f"the exported {fmt} file disagrees with PyTorch on {check.images - check.agree} of "
-                           f"{check.images} images (max logit difference {check.max_logit_difference:.2g}); nothing written")
+                           f"{check.images} images (max logit difference {check.max_logit_difference:.2g}); "
+                           f"nothing written")
         os.replace(temporary, out)
     finally:
         temporary.unlink(missing_ok=True)

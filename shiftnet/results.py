@@ -64,7 +64,8 @@ def read_run(folder: Path) -> RunResult:
         with metrics_path.open(newline="") as handle:
             rows = [{key: float(value) for key, value in row.items()} for row in csv.DictReader(handle)]
     except (yaml.YAMLError, ValueError, TypeError) as exc:
-        raise UsageError(f"{folder}: unreadable config.yaml or metrics.csv ({str(exc).splitlines()[0][:200]})") from None
+        reason = str(exc).splitlines()[0][:200]
+        raise UsageError(f"{folder}: unreadable config.yaml or metrics.csv ({reason})") from None
     if not rows:
         raise UsageError(f"{folder}: metrics.csv has no finished epoch yet")
     best = max(rows, key=lambda row: row["test_acc"])  # the first of equal maxima, as the original kept it

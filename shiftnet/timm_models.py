@@ -4,7 +4,8 @@
 name this project prints for the original's models: the families (``resnet20``, ``shiftresnet56``, ...) and
 each row of the original's tables (``shiftresnet20_e3``, the reduced ResNets, the ``_c100`` variants), as
 ``ModelSpec.name`` writes them, except that a decimal point is written ``p`` (``resnet20_r3p3_block_legacy``):
-timm reads everything after a ``.`` as a weight tag (``timm_name`` converts). Then ``timm.create_model("shiftresnet20_e3", num_classes=100)`` builds our
+timm reads everything after a ``.`` as a weight tag (``timm_name`` converts). Then
+``timm.create_model("shiftresnet20_e3", num_classes=100)`` builds our
 module, and ``checkpoint_path=".../final.safetensors"`` loads a run's weights through timm's own loader (the
 keys are ours). Each model carries a timm ``pretrained_cfg`` with the original's CIFAR preprocessing (input
 3x32x32, the seed's mean and std), which ``timm.data.resolve_data_config`` reads. No weights are hosted, so

@@ -154,3 +154,19 @@ def make_ready_cifar10(data_dir: Path, train_sizes=(16, 16, 16, 8, 8), n_test: i
     sizes = {p.name: p.stat().st_size for p in folder.iterdir() if p.name != MARKER}
     (folder / MARKER).write_text(json.dumps({"splits": ["train", "test"], "sizes": sizes}))
     return Path(data_dir)
+
+
+def train_tiny_run(tmp_path: Path, monkeypatch, *model_flags: str) -> Path:
+    """A real run folder written by ``shiftnet train``: one batch of one epoch on a tiny verified
+    CIFAR-10 (ShiftResNet20 a = c unless model flags are given). Returns the folder."""
+    from typer.testing import CliRunner
+
+    from shiftnet.cli import app
+
+    monkeypatch.setenv("SHIFTNET_DATA", str(make_ready_cifar10(tmp_path / "data")))
+    out = tmp_path / "run"
+    flags = model_flags or ("--depth", "20", "--expansion", "1")
+    result = CliRunner().invoke(app, ["train", *flags, "--epochs", "1", "--limit-batches", "1", "--batch-size", "8",
+                                      "--device", "cpu", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out

@@ -62,7 +62,8 @@ def test_onnx_file_holds_standard_operators_only_and_runs_in_onnxruntime(checkpo
     onnx = pytest.importorskip("onnx")
     onnxruntime = pytest.importorskip("onnxruntime")
     path, model = checkpoint
-    result = runner.invoke(app, ["export", str(path), "--format", "onnx", "--images", "64", "--data-dir", str(tmp_path / "none")])
+    result = runner.invoke(app, ["export", str(path), "--format", "onnx", "--images", "64",
+                                 "--data-dir", str(tmp_path / "none")])
     assert result.exit_code == 0, stderr_of(result)
     assert "64/64 predictions equal" in result.stdout and "random images" in result.stdout
     out = tmp_path / "weights.onnx"
@@ -76,7 +77,8 @@ def test_onnx_file_holds_standard_operators_only_and_runs_in_onnxruntime(checkpo
     assert not list(tmp_path.glob(".*.tmp*")), "a temporary file was left behind"
 
 
-@pytest.mark.parametrize("fmt, load", [("torchscript", "torch.jit.load(path)"), ("pt2", "torch.export.load(path).module()")])
+@pytest.mark.parametrize("fmt, load", [("torchscript", "torch.jit.load(path)"),
+                                       ("pt2", "torch.export.load(path).module()")])
 def test_torchscript_and_pt2_files_run_where_shiftnet_cannot_be_imported(checkpoint, tmp_path, fmt, load):
     path, model = checkpoint
     out = tmp_path / f"model.{fmt}"
@@ -91,7 +93,8 @@ def test_torchscript_and_pt2_files_run_where_shiftnet_cannot_be_imported(checkpo
     code = (f"import sys, torch; path = {str(out)!r}; m = {load}; "
             f"torch.save(m(torch.load({str(tmp_path / 'images.pt')!r})), {str(tmp_path / 'out.pt')!r})")
     env = {**os.environ, "PYTHONPATH": str(blocker.parent)}
-    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert torch.equal(torch.load(tmp_path / "out.pt"), model(images).detach())
 
@@ -123,19 +126,17 @@ def test_export_bad_inputs_fail_in_one_line(checkpoint, tmp_path, args, message)
 
 
 def test_load_model_attaches_spec_and_preprocessing(tmp_path, monkeypatch):
-    from .helpers import make_ready_cifar10
+    from .helpers import train_tiny_run
 
-    monkeypatch.setenv("SHIFTNET_DATA", str(make_ready_cifar10(tmp_path / "data")))
-    out = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--arch", "shiftresnet8", "--expansion", "2", "--epochs", "1", "--limit-batches", "1",
-                                 "--batch-size", "8", "--device", "cpu", "--out", str(out)])
-    assert result.exit_code == 0, stderr_of(result)
+    out = train_tiny_run(tmp_path, monkeypatch, "--arch", "shiftresnet8", "--expansion", "2")
     model = shiftnet.load_model(out)  # the one-line public name
     assert not model.training and model.spec == ModelSpec("shiftresnet", 8, expansion=2.0).validated()
     cfg = model.pretrained_cfg
-    assert cfg["checkpoint"].endswith("final.safetensors") and cfg["dataset"] == "cifar10" and cfg["input_size"] == (3, 32, 32)
+    assert cfg["checkpoint"].endswith("final.safetensors") and cfg["dataset"] == "cifar10"
+    assert cfg["input_size"] == (3, 32, 32)
     # the seed's CIFAR-10 statistics (the default normalisation), as the original's main.py had them
-    assert cfg["mean"] == pytest.approx((0.4914, 0.4822, 0.4465)) and cfg["std"] == pytest.approx((0.2023, 0.1994, 0.2010))
+    assert cfg["mean"] == pytest.approx((0.4914, 0.4822, 0.4465))
+    assert cfg["std"] == pytest.approx((0.2023, 0.1994, 0.2010))
     assert load_model(out / "last.pt").pretrained_cfg["kind"].startswith("last")
 
 

@@ -12,8 +12,7 @@ import shiftnet
 from shiftnet.cli import app
 from shiftnet.models import count_params
 
-from .conftest import stderr_of
-from .helpers import make_ready_cifar10
+from .helpers import train_tiny_run
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()
@@ -34,11 +33,7 @@ def test_every_entry_builds_the_seed_model():
 
 
 def test_checkpoint_path_loads_a_runs_weights_and_refuses_another_architecture(tmp_path, monkeypatch):
-    monkeypatch.setenv("SHIFTNET_DATA", str(make_ready_cifar10(tmp_path / "data")))
-    out = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--depth", "20", "--expansion", "1", "--epochs", "1", "--limit-batches", "1",
-                                 "--batch-size", "8", "--device", "cpu", "--out", str(out)])
-    assert result.exit_code == 0, stderr_of(result)
+    out = train_tiny_run(tmp_path, monkeypatch)
     model = hub("shiftresnet20", checkpoint_path=str(out))
     reference = shiftnet.load_model(out)
     assert not model.training and model.pretrained_cfg == reference.pretrained_cfg

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 import shiftnet
-from shiftnet.cli import app
 from shiftnet.models import ModelSpec, count_params
 
-from .conftest import stderr_of
-from .helpers import make_ready_cifar10
+from .helpers import train_tiny_run
 
 timm = pytest.importorskip("timm")
 import shiftnet.timm_models  # noqa: E402,F401 - registers the names with timm
 
-runner = CliRunner()
-
 
 def test_printed_names_build_ours_through_timm():
-    for spec in (ModelSpec("shiftresnet", 20, expansion=3.0), ModelSpec("resnet", 20, reduction=3.3, shortcut_rule="legacy"),
+    for spec in (ModelSpec("shiftresnet", 20, expansion=3.0),
+                 ModelSpec("resnet", 20, reduction=3.3, shortcut_rule="legacy"),
                  ModelSpec("shiftresnet", 56, expansion=6.0, num_classes=100)):
         spec = spec.validated()
         model = timm.create_model(shiftnet.timm_models.timm_name(spec.name))
@@ -37,11 +33,7 @@ def test_printed_names_build_ours_through_timm():
 
 
 def test_timm_loads_a_runs_weights_with_its_own_loader(tmp_path, monkeypatch):
-    monkeypatch.setenv("SHIFTNET_DATA", str(make_ready_cifar10(tmp_path / "data")))
-    out = tmp_path / "run"
-    result = runner.invoke(app, ["train", "--depth", "20", "--expansion", "1", "--epochs", "1", "--limit-batches", "1",
-                                 "--batch-size", "8", "--device", "cpu", "--out", str(out)])
-    assert result.exit_code == 0, stderr_of(result)
+    out = train_tiny_run(tmp_path, monkeypatch)
     model = timm.create_model("shiftresnet20_e1", checkpoint_path=str(out / "final.safetensors")).eval()
     reference = shiftnet.load_model(out)
     images = torch.randn(4, 3, 32, 32)

@@ -20,8 +20,8 @@ from ..models import ModelSpec, count_params, create_model
 from .timing import interleaved_medians
 
 
-def bench_inference(specs: list[ModelSpec], batch_sizes: list[int], repeats: int, runtimes: tuple[str, ...] = ("eager", "onnx"),
-                    progress=None) -> list[dict]:
+def bench_inference(specs: list[ModelSpec], batch_sizes: list[int], repeats: int,
+                    runtimes: tuple[str, ...] = ("eager", "onnx"), progress=None) -> list[dict]:
     """One row per (model, runtime, batch size): median ms per batch and images/s."""
     torch.manual_seed(0)
     device = torch.device("cpu")
@@ -39,7 +39,8 @@ def bench_inference(specs: list[ModelSpec], batch_sizes: list[int], repeats: int
                     images = torch.randn(batch, 3, 32, 32)
                     key = (spec.name, runtime, batch)
                     contenders[key] = (lambda run, x: lambda: run(x))(runners[runtime], images)
-                    meta[key] = {"model": spec.name, "params": count_params(model), "runtime": runtime, "batch_size": batch}
+                    meta[key] = {"model": spec.name, "params": count_params(model), "runtime": runtime,
+                                 "batch_size": batch}
             if progress is not None:
                 progress()
         with torch.no_grad():
