@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .errors import RunError, UsageError
-from .kernels import Shift
+from .kernels.op import replace_shifts
 from .kernels.portable import PortableShift
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "pt2": ".pt2"}
@@ -30,11 +30,7 @@ ONNX_OPSET = 18
 def portable_copy(model: nn.Module) -> nn.Module:
     """A copy of ``model`` in eval mode whose every ``Shift`` is a ``PortableShift`` (same function)."""
     clone = copy.deepcopy(model).eval()
-    for module in list(clone.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, Shift):
-                setattr(module, name, PortableShift(child.kernel_size, child.dilation))
-    return clone
+    return replace_shifts(clone, lambda shift: PortableShift(shift.kernel_size, shift.dilation))
 
 
 def _write(model: nn.Module, fmt: str, path: Path, example: torch.Tensor) -> None:

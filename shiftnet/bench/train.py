@@ -25,6 +25,7 @@ from torch import nn
 
 from ..engine.evaluate import autocast
 from ..kernels import Shift
+from ..kernels.op import replace_shifts
 from ..models import ModelSpec, count_params, create_model, set_shift_impl
 
 RECOMPILE_LIMIT = 64  # every model and its twin, in train and eval mode, compiles the same forward code
@@ -32,11 +33,7 @@ RECOMPILE_LIMIT = 64  # every model and its twin, in train and eval mode, compil
 
 def without_shift(model: nn.Module) -> nn.Module:
     """``model`` with every Shift module replaced by an identity (in place), for the shift-cost twin."""
-    for module in list(model.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, Shift):
-                setattr(module, name, nn.Identity())
-    return model
+    return replace_shifts(model, lambda shift: nn.Identity())
 
 
 def has_shift(model: nn.Module) -> bool:

@@ -12,6 +12,7 @@ from ..checkpoint import load_checkpoint
 from ..data import CifarLoader, get_dataset, load_split
 from ..data.datasets import default_data_dir
 from ..errors import UsageError
+from ..loading import run_checkpoint
 from ..models import count_params
 from ..models.infer import SpecMismatch, build_from_state
 from ..report import seed_accuracies
@@ -46,10 +47,9 @@ def resolve_paths(patterns: list[str]) -> list[Path]:
             raise UsageError(f"{pattern}: no file matches")
         for path in matches:
             if path.is_dir():
-                for name in ("final.safetensors", "best.safetensors", "last.pt"):
-                    if (path / name).is_file():
-                        paths.append(path / name)
-                        break
+                stands_for = run_checkpoint(path)
+                if stands_for is not None:
+                    paths.append(stands_for)
                 else:
                     found = sorted(p for p in path.rglob("*") if p.suffix in CHECKPOINT_SUFFIXES and p.is_file())
                     if not found:

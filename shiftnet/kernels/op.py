@@ -120,3 +120,13 @@ class Shift(nn.Module):
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, dilation={self.dilation}"
+
+
+def replace_shifts(model: nn.Module, make) -> nn.Module:
+    """Replace every ``Shift`` in ``model`` (in place) by ``make(shift)``; for the bench's identity twin
+    and the export's standard-operator shift."""
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, Shift):
+                setattr(module, name, make(child))
+    return model
