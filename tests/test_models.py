@@ -212,3 +212,22 @@ def test_any_depth_6n_plus_2_and_fractional_expansion():
     assert model.spec.depth == 8 and len(model.layer1) == 1
     assert model.layer1[0].conv1.out_channels == 24  # int(1.5 * 16)
     assert create_model(ModelSpec("resnet", 14)).spec.blocks_per_stage == 2
+
+
+def test_shift_impl_is_chosen_when_the_model_is_built():
+    """Every shift layer gets the implementation asked for at build time; it changes speed, never the
+    weights or the output (conv is exact for finite inputs)."""
+    from shiftnet.kernels import Shift
+
+    torch.manual_seed(0)
+    exact = create_model("shiftresnet20", expansion=3).eval()
+    torch.manual_seed(0)
+    conv = create_model("shiftresnet20", expansion=3, shift_impl="conv").eval()
+    shifts = [m for m in conv.modules() if isinstance(m, Shift)]
+    assert len(shifts) == 9 and {m.impl for m in shifts} == {"conv"}
+    assert {m.impl for m in exact.modules() if isinstance(m, Shift)} == {None}
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(conv(x), exact(x), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="shift implementation must be one of auto, torch, cupy, conv"):
+        create_model("shiftresnet20", shift_impl="cuda")

@@ -26,7 +26,7 @@ from torch import nn
 from ..engine.evaluate import autocast
 from ..kernels import Shift
 from ..kernels.op import replace_shifts
-from ..models import ModelSpec, count_params, create_model, set_shift_impl
+from ..models import ModelSpec, count_params, create_model
 
 RECOMPILE_LIMIT = 64  # every model and its twin, in train and eval mode, compiles the same forward code
 
@@ -61,7 +61,7 @@ class _Subject:
         self.spec, self.device, self.amp, self.twin = spec, device, amp, twin
         self.setup = Setup(channels_last, compile_model, shift_impl)
         memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        model = set_shift_impl(create_model(spec), shift_impl)
+        model = create_model(spec, shift_impl=shift_impl)
         self.model = (without_shift(model) if twin else model).to(device).to(memory_format=memory_format)
         # static shapes: models share one forward, and a dynamic-shape recompile would time other code
         self.runner = torch.compile(self.model, dynamic=False) if compile_model else self.model

@@ -37,7 +37,7 @@ from ..data import CifarLoader, ensure_dataset, get_dataset, load_split
 from ..data.datasets import SEED_MEAN, SEED_STD, default_data_dir
 from ..errors import Interrupted, RunError, UsageError
 from ..fileio import atomic_write_text
-from ..models import create_model, set_shift_impl
+from ..models import create_model
 from ..runtime import resolve_device, tune_allocator
 from . import compiling, distributed, runfolder, syncbn
 from .evaluate import autocast, evaluate
@@ -153,7 +153,7 @@ class Trainer:
         cfg = self.config
         _seed_everything(cfg.run.seed, cfg.run.deterministic)
         spec = cfg.model_spec()
-        model = set_shift_impl(create_model(spec), None if cfg.run.shift_impl == "auto" else cfg.run.shift_impl)
+        model = create_model(spec, shift_impl=None if cfg.run.shift_impl == "auto" else cfg.run.shift_impl)
         if cfg.run.bn_weight_init == "uniform":  # PyTorch <= 0.4 initialised BN gamma ~ U(0, 1)
             for module in model.modules():
                 if isinstance(module, torch.nn.BatchNorm2d):

@@ -27,6 +27,13 @@ IMPLS = ("auto", "torch", "cupy", "conv")
 ENV_IMPL = "SHIFTNET_SHIFT_IMPL"
 
 
+def check_impl(impl: str | None) -> str | None:
+    """``impl`` itself if it names an implementation (None: decide per call), else one-line ValueError."""
+    if impl is not None and impl not in IMPLS:
+        raise ValueError(f"shift implementation must be one of {', '.join(IMPLS)}, got {impl!r}")
+    return impl
+
+
 def _resolve_impl(impl: str | None) -> str:
     chosen = impl if impl is not None else os.environ.get(ENV_IMPL, "auto")
     if chosen not in IMPLS:
@@ -113,7 +120,7 @@ class Shift(nn.Module):
         validate_shift_args(kernel_size, dilation)
         self.kernel_size = kernel_size
         self.dilation = dilation
-        self.impl = impl
+        self.impl = check_impl(impl)
 
     def forward(self, x: Tensor) -> Tensor:
         return shift(x, self.kernel_size, self.dilation, impl=self.impl)

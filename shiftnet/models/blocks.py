@@ -64,12 +64,13 @@ class ShiftConv(nn.Module):
     the input resolution; the stride sits in the second 1x1 conv. M = int(e·C), C = output width.
     """
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, expansion: float = 1.0):
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, expansion: float = 1.0,
+                 shift_impl: str | None = None):
         super().__init__()
         mid = int(planes * expansion)
         self.conv1 = nn.Conv2d(in_planes, mid, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(mid)
-        self.shift2 = Shift(kernel_size=3, dilation=1)
+        self.shift2 = Shift(kernel_size=3, dilation=1, impl=shift_impl)
         self.conv2 = nn.Conv2d(mid, planes, kernel_size=1, stride=stride, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
         projection = needs_projection(in_planes, planes, mid, stride, "current")

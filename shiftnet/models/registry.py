@@ -34,18 +34,10 @@ def resolve_spec(spec_or_name: ModelSpec | str, **overrides) -> ModelSpec:
     return dataclasses.replace(spec, **overrides).validated()
 
 
-def create_model(spec_or_name: ModelSpec | str, **overrides) -> nn.Module:
-    """Build a model: ``create_model("shiftresnet20", expansion=3, num_classes=100)``."""
-    return CifarResNet(resolve_spec(spec_or_name, **overrides))
+def create_model(spec_or_name: ModelSpec | str, *, shift_impl: str | None = None, **overrides) -> nn.Module:
+    """Build a model: ``create_model("shiftresnet20", expansion=3, num_classes=100)``.
 
+    ``shift_impl`` picks the implementation of every shift layer when the model is built ("auto", "torch",
+    "cupy", "conv"; None: the process default, see ``kernels/op.py``); it changes speed, never the weights."""
+    return CifarResNet(resolve_spec(spec_or_name, **overrides), shift_impl=shift_impl)
 
-def set_shift_impl(model: nn.Module, impl: str | None) -> nn.Module:
-    """Choose the shift implementation of every Shift layer (None: the process default)."""
-    from ..kernels import IMPLS, Shift
-
-    if impl is not None and impl not in IMPLS:
-        raise ValueError(f"shift implementation must be one of {', '.join(IMPLS)}, got {impl!r}")
-    for module in model.modules():
-        if isinstance(module, Shift):
-            module.impl = impl
-    return model

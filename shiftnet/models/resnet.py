@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..kernels.op import check_impl
 from .blocks import BasicBlock, DepthwiseBlock, ShiftConv
 from .spec import ModelSpec
 
@@ -16,8 +17,9 @@ from .spec import ModelSpec
 class CifarResNet(nn.Module):
     """ResNet / ShiftResNet / DepthwiseResNet for 32x32 inputs, built from a validated ModelSpec."""
 
-    def __init__(self, spec: ModelSpec):
+    def __init__(self, spec: ModelSpec, shift_impl: str | None = None):
         super().__init__()
+        self.shift_impl = check_impl(shift_impl)
         self.spec = spec = spec.validated()
         w1, w2, w3 = spec.stage_widths
         self.conv1 = nn.Conv2d(3, w1, kernel_size=3, stride=1, padding=1, bias=False)
@@ -31,7 +33,7 @@ class CifarResNet(nn.Module):
     def _make_block(self, in_planes: int, planes: int, stride: int) -> nn.Module:
         spec = self.spec
         if spec.arch == "shiftresnet":
-            return ShiftConv(in_planes, planes, stride, expansion=spec.expansion)
+            return ShiftConv(in_planes, planes, stride, expansion=spec.expansion, shift_impl=self.shift_impl)
         block = DepthwiseBlock if spec.arch == "depthwiseresnet" else BasicBlock
         return block(in_planes, planes, stride, mid=spec.mid_width(planes), shortcut_rule=spec.shortcut_rule)
 
