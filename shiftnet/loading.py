@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .checkpoint import load_checkpoint
+from .checkpoint import dataset_of, load_checkpoint
 from .errors import UsageError
 from .models.infer import SpecMismatch, build_from_state
 
@@ -26,9 +26,11 @@ def run_checkpoint(folder: Path) -> Path | None:
     return next((folder / name for name in RUN_FOLDER_CHECKPOINTS if (folder / name).is_file()), None)
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
+def load_model(path: str | Path, device: str | torch.device = "cpu", dataset: str | None = None) -> nn.Module:
     """A run folder, ``.safetensors``, ``last.pt`` or original ``.t7`` -> the model, eval mode, on ``device``,
-    with ``.spec`` and ``.pretrained_cfg`` attached."""
+    with ``.spec`` and ``.pretrained_cfg`` attached. ``pretrained_cfg["dataset"]`` is the data set the
+    checkpoint records, else ``dataset`` (checked against the head), else None (an original ``.t7`` that
+    was not unpacked by ``shiftnet download checkpoints`` records none)."""
     path = Path(path)
     file = run_checkpoint(path) if path.is_dir() else path
     if file is None:
@@ -39,11 +41,13 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Modul
     except SpecMismatch as exc:
         raise UsageError(f"{file}: {exc}") from None
     norm = meta["normalization"]
+    if dataset is not None or meta.get("dataset") is not None:
+        dataset = dataset_of(file, spec, meta, dataset).name
     model.spec = spec
     model.pretrained_cfg = {
         "mean": tuple(float(v) for v in norm["mean"]), "std": tuple(float(v) for v in norm["std"]),
         "input_size": (3, 32, 32), "num_classes": spec.num_classes,
-        "dataset": meta.get("dataset") or ("cifar100" if spec.num_classes == 100 else "cifar10"),
+        "dataset": dataset,
         "checkpoint": str(file), "kind": meta.get("kind"), "epoch": meta.get("epoch"),
     }
     return model.to(device).eval()

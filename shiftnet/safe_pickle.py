@@ -20,7 +20,8 @@ class UnsafePickleError(UsageError):
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
-    def __init__(self, file, allowed: Mapping[tuple[str, str], Any], what: str, persistent_load: Callable | None, **kwargs):
+    def __init__(self, file, allowed: Mapping[tuple[str, str], Any], what: str, persistent_load: Callable | None,
+                 **kwargs):
         super().__init__(file, **kwargs)
         self._allowed = allowed
         self._what = what
@@ -65,7 +66,8 @@ def numpy_array_globals() -> dict[tuple[str, str], Any]:
         from numpy._core.multiarray import _reconstruct
     except ImportError:  # numpy < 2
         from numpy.core.multiarray import _reconstruct
-    allowed = {("numpy", "ndarray"): numpy.ndarray, ("numpy", "dtype"): numpy.dtype, ("_codecs", "encode"): codecs.encode}
+    allowed = {("numpy", "ndarray"): numpy.ndarray, ("numpy", "dtype"): numpy.dtype,
+               ("_codecs", "encode"): codecs.encode}
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
         allowed[(module, "_reconstruct")] = _reconstruct
     return allowed

@@ -16,6 +16,17 @@ from shiftnet.config import load_config
 from shiftnet.engine.train import Reporter, Trainer
 
 
+class Hooked(Reporter):
+    """Prints as a run does; ``hook(epoch, batch, step)`` after each optimizer step."""
+
+    def __init__(self, hook=None):
+        self.hook = hook
+
+    def step_done(self, epoch, batch, step):
+        if self.hook is not None:
+            self.hook(epoch, batch, step)
+
+
 def crash(epoch, batch, step):
     if (epoch, batch) == (1, 1):
         raise SystemExit(3)
@@ -38,7 +49,7 @@ def main(out: str, data_dir: str, mode: str) -> None:
         "run.seed": 3, "run.sync_bn": True, "data.data_dir": data_dir,
     })
     folder = Path(out) / FOLDERS[mode]
-    trainer = Trainer(config, folder, resume=mode.startswith("resume"), reporter=Reporter(), on_step=HOOKS.get(mode))
+    trainer = Trainer(config, folder, resume=mode.startswith("resume"), reporter=Hooked(HOOKS.get(mode)))
     rank = trainer.dist.rank
     trainer.run()
     torch.save(unwrap(trainer.model).state_dict(), Path(out) / f"{mode}-rank{rank}.pt")

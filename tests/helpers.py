@@ -20,8 +20,8 @@ from shiftnet.data.datasets import CIFAR10, DatasetInfo
 
 def cifar_batch(n: int, seed: int, label_key: bytes = b"labels", classes: int = 10) -> bytes:
     rng = np.random.default_rng(seed)
-    record = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), label_key: [int(v) for v in rng.integers(0, classes, n)],
-              b"batch_label": b"test"}
+    record = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+              label_key: [int(v) for v in rng.integers(0, classes, n)], b"batch_label": b"test"}
     return pickle.dumps(record, protocol=2)
 
 
@@ -32,7 +32,8 @@ def tiny_cifar10_files(n: int = 12) -> dict[str, bytes]:
     return files
 
 
-def make_tar(path: Path, files: dict[str, bytes], folder: str = "cifar-10-batches-py", extra: list | None = None) -> Path:
+def make_tar(path: Path, files: dict[str, bytes], folder: str = "cifar-10-batches-py",
+             extra: list | None = None) -> Path:
     with tarfile.open(path, "w:gz") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(f"{folder}/{name}")

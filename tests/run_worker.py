@@ -25,8 +25,23 @@ EPOCHS = 5
 
 
 class Quiet(Reporter):
+    """No output; ``at_step(epoch, batch, step)`` runs after each optimizer step and ``at_evaluation(epoch)``
+    as each evaluation starts, when given."""
+
+    def __init__(self, at_step=None, at_evaluation=None):
+        self.at_step = at_step
+        self.at_evaluation = at_evaluation
+
     def message(self, text: str) -> None:
         pass
+
+    def step_done(self, epoch: int, batch: int, step: int) -> None:
+        if self.at_step is not None:
+            self.at_step(epoch, batch, step)
+
+    def evaluation_start(self, epoch: int) -> None:
+        if self.at_evaluation is not None:
+            self.at_evaluation(epoch)
 
     def epoch_end(self, row: dict, epochs: int) -> None:
         pass
@@ -47,7 +62,7 @@ def chain(data_dir: str, full: str, cut: str) -> None:
         try:
             try:
                 resume = (Path(cut) / "last.pt").is_file()
-                Trainer(config(data_dir), Path(cut), resume=resume, reporter=Quiet(), on_step=report_step).run()
+                Trainer(config(data_dir), Path(cut), resume=resume, reporter=Quiet(report_step)).run()
             except Interrupted as exc:
                 print(f"interrupted {exc}", flush=True)
                 continue
@@ -65,7 +80,7 @@ def hold(data_dir: str, out: str) -> None:
             sys.stdin.readline()  # until killed (or the test's end closes stdin)
             raise SystemExit(0)  # inside the write: nothing replaces last.pt
 
-    Trainer(config(data_dir, 2), Path(out), reporter=Quiet(), on_step=at_first_step).run()
+    Trainer(config(data_dir, 2), Path(out), reporter=Quiet(at_first_step)).run()
 
 
 if __name__ == "__main__":

@@ -34,8 +34,8 @@ def test_twin_is_the_same_network_without_its_shifts():
 
 
 def test_bench_train_reports_the_shift_cost_of_shift_models_only():
-    result = runner.invoke(app, ["bench", "train", "-m", "resnet20", "-m", "shiftresnet20:1", "--steps", "1", "--warmup", "0",
-                                 "--batch-size", "4", "--eval-batch-size", "4", "--json"])
+    result = runner.invoke(app, ["bench", "train", "-m", "resnet20", "-m", "shiftresnet20:1", "--steps", "1",
+                                 "--warmup", "0", "--batch-size", "4", "--eval-batch-size", "4", "--json"])
     assert result.exit_code == 0, stderr_of(result)
     rows = json.loads(result.stdout)["rows"]
     assert [(r["model"], r["shift"]) for r in rows] == [
@@ -46,8 +46,8 @@ def test_bench_train_reports_the_shift_cost_of_shift_models_only():
     table = runner.invoke(app, ["bench", "train", "-m", "shiftresnet20:1", "--steps", "1", "--warmup", "0",
                                 "--batch-size", "4", "--eval-batch-size", "4"])
     assert table.exit_code == 0 and "twin" in table.stdout and "shift cost" in table.stdout
-    plain = runner.invoke(app, ["bench", "train", "-m", "shiftresnet20:1", "--no-shift-cost", "--steps", "1", "--warmup", "0",
-                                "--batch-size", "4", "--eval-batch-size", "4", "--json"])
+    plain = runner.invoke(app, ["bench", "train", "-m", "shiftresnet20:1", "--no-shift-cost", "--steps", "1",
+                                "--warmup", "0", "--batch-size", "4", "--eval-batch-size", "4", "--json"])
     assert [r["shift"] for r in json.loads(plain.stdout)["rows"]] == ["shift"]
 
 
@@ -57,9 +57,9 @@ def test_setups_time_every_model_in_each_setup_in_one_run():
     assert parse_setup("compile+cl") == Setup(channels_last=True, compile=True, shift_impl=None)
     assert parse_setup("cl+conv") == Setup(True, False, "conv") and parse_setup("eager") == Setup()
     assert parse_setup("compile+cl+conv").label == "compile+cl+conv"
-    result = runner.invoke(app, ["bench", "train", "-m", "resnet8", "-m", "shiftresnet8:1", "--setup", "eager", "--setup",
-                                 "cl+conv", "--no-shift-cost", "--steps", "1", "--warmup", "0", "--batch-size", "4",
-                                 "--eval-batch-size", "4", "--json"])
+    result = runner.invoke(app, ["bench", "train", "-m", "resnet8", "-m", "shiftresnet8:1", "--setup", "eager",
+                                 "--setup", "cl+conv", "--no-shift-cost", "--steps", "1", "--warmup", "0",
+                                 "--batch-size", "4", "--eval-batch-size", "4", "--json"])
     assert result.exit_code == 0, stderr_of(result)
     rows = json.loads(result.stdout)["rows"]
     assert [(r["model"], r["setup"], r["channels_last"], r["shift_impl"]) for r in rows] == [

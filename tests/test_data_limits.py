@@ -95,7 +95,7 @@ def test_checkpoint_download_uses_the_checkpoint_limits(tmp_path, monkeypatch):
 
     from .conftest import stderr_of
 
-    monkeypatch.setattr("shiftnet.data.pretrained.CHECKPOINT_LIMITS", Limits(1000, 10, "a checkpoint archive"))
+    monkeypatch.setattr("shiftnet.checkpoint.pretrained.CHECKPOINT_LIMITS", Limits(1000, 10, "a checkpoint archive"))
     with zipfile.ZipFile(tmp_path / "big.zip", "w") as zf:
         zf.writestr("a.t7", b"\0" * 2000)
     result = CliRunner().invoke(app, ["download", "checkpoints", "cifar10-resnet-small", "--to", str(tmp_path / "ck"),

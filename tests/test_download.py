@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import errno
 import hashlib
 import io
 import json
@@ -236,7 +235,9 @@ def test_path_traversal_and_links_are_refused(tiny, tmp_path):
 
 def test_404_and_unreachable_host_exit_1(tiny, tmp_path, server, monkeypatch):
     monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
-    result = runner.invoke(app, ["download", "cifar10", "--to", str(tmp_path / "d"), "--from", server.url("/nothing.tar.gz")])
+    result = runner.invoke(
+        app, ["download", "cifar10", "--to", str(tmp_path / "d"), "--from", server.url("/nothing.tar.gz")]
+    )
     assert result.exit_code == 1 and "HTTP 404" in stderr_of(result)
     result = runner.invoke(app, ["download", "cifar10", "--to", str(tmp_path / "d"), "--from", "http://127.0.0.1:9/x.tar.gz"])
     assert result.exit_code == 1 and "download failed" in stderr_of(result)
@@ -302,7 +303,9 @@ def test_malicious_pickle_in_the_data_is_refused(tiny, tmp_path, monkeypatch):
 
     evil = dict(files, test_batch=pickle.dumps(Evil(), protocol=2))
     info = ds.DATASETS["cifar10"]
-    monkeypatch.setitem(ds.DATASETS, "cifar10", ds.DatasetInfo(**{**info.__dict__, "test_files": {"test_batch": __import__("hashlib").md5(evil["test_batch"]).hexdigest()}}))
+    digest = __import__("hashlib").md5(evil["test_batch"]).hexdigest()
+    monkeypatch.setitem(ds.DATASETS, "cifar10",
+                        ds.DatasetInfo(**{**info.__dict__, "test_files": {"test_batch": digest}}))
     prepare_dataset("cifar10", tmp_path / "data", str(make_tar(tmp_path / "evil.tar.gz", evil)))
     with pytest.raises(UsageError, match="refusing unsafe"):
         load_split(tmp_path / "data", "cifar10", train=False)
@@ -317,7 +320,7 @@ def test_missing_dataset_message(tmp_path):
 
 
 def test_checkpoint_archives(tmp_path, server, monkeypatch):
-    from shiftnet.data import pretrained
+    from shiftnet.checkpoint import pretrained
 
     payload = make_zip(tmp_path / "ck.zip", {"checkpoint/shiftresnet20_3.0.t7": b"x" * 100, "README.txt": b"hi"})
     server.files["/ck.zip"] = payload.read_bytes()
@@ -334,13 +337,19 @@ def test_checkpoint_archives(tmp_path, server, monkeypatch):
     bad = {k: (v if k != "cifar10-resnet-large" else pretrained.PretrainedArchive(**{**v.__dict__, "sha256": "0" * 64}))
            for k, v in entries.items()}
     monkeypatch.setattr(pretrained, "registry", lambda: bad)
-    result = runner.invoke(app, ["download", "checkpoints", "cifar10-resnet-large", "--to", str(tmp_path / "ck"), "--from", str(payload)])
+    result = runner.invoke(
+        app, ["download", "checkpoints", "cifar10-resnet-large", "--to", str(tmp_path / "ck"), "--from", str(payload)]
+    )
     assert result.exit_code == 2 and "expected 0000" in stderr_of(result)
     evil = make_zip(tmp_path / "evil.zip", {"../../outside.t7": b"x"})
-    result = runner.invoke(app, ["download", "checkpoints", "cifar100-resnet-netwise", "--to", str(tmp_path / "ck"), "--from", str(evil)])
+    result = runner.invoke(
+        app, ["download", "checkpoints", "cifar100-resnet-netwise", "--to", str(tmp_path / "ck"), "--from", str(evil)]
+    )
     assert result.exit_code == 2 and "outside the target folder" in stderr_of(result)
     link = make_zip(tmp_path / "link.zip", {}, symlinks={"a.t7": "/etc/passwd"})
-    result = runner.invoke(app, ["download", "checkpoints", "cifar100-resnet-blockwise", "--to", str(tmp_path / "ck"), "--from", str(link)])
+    result = runner.invoke(
+        app, ["download", "checkpoints", "cifar100-resnet-blockwise", "--to", str(tmp_path / "ck"), "--from", str(link)]
+    )
     assert result.exit_code == 2 and "link" in stderr_of(result)
     assert runner.invoke(app, ["download", "checkpoints", "nope"]).exit_code == 2
 
@@ -359,7 +368,9 @@ def test_real_cifar_archives(shared_data, tmp_path):
 def test_mirrors_from_the_environment(tiny, tmp_path, server, monkeypatch):
     _, archive, info = tiny
     server.files["/mirror/cifar-10-python.tar.gz"] = archive.read_bytes()
-    monkeypatch.setitem(ds.DATASETS, "cifar10", ds.DatasetInfo(**{**info.__dict__, "urls": (server.url("/down.tar.gz"),)}))
+    monkeypatch.setitem(
+        ds.DATASETS, "cifar10", ds.DatasetInfo(**{**info.__dict__, "urls": (server.url("/down.tar.gz"),)})
+    )
     monkeypatch.setenv("SHIFTNET_CIFAR_MIRRORS", server.url("/mirror/"))
     monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
     assert prepare_dataset("cifar10", tmp_path / "data")["splits"] == ["train", "test"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from shiftnet.engine.score import resolve_paths
+from shiftnet.engine.paths import resolve_paths
 
 
 def test_a_literal_path_with_brackets_is_itself(tmp_path):

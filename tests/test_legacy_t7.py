@@ -22,10 +22,10 @@ import torch
 from typer.testing import CliRunner
 
 from shiftnet.checkpoint import load_checkpoint
+from shiftnet.checkpoint.legacy_t7 import MAX_DEPTH, read_t7
 from shiftnet.cli import app
 from shiftnet.data.datasets import MARKER
 from shiftnet.errors import UsageError
-from shiftnet.legacy_t7 import MAX_DEPTH, read_t7
 from shiftnet.models import ModelSpec, create_model
 from shiftnet.models.infer import build_from_state
 
@@ -173,7 +173,8 @@ def test_legacy_eval_agrees_with_torch_image_for_image(legacy, tmp_path):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the suite's machine is shared: one thread is faster there, and the result is the same
     try:
-        result = runner.invoke(app, ["eval", *paths, "--data-dir", str(data), "--json", "--predictions"])
+        result = runner.invoke(app, ["eval", *paths, "--dataset", "cifar10", "--data-dir", str(data), "--json",
+                                     "--predictions"])
     finally:
         torch.set_num_threads(threads)
     assert result.exit_code == 0, stderr_of(result)
@@ -326,7 +327,7 @@ def test_legacy_eval_table_json_and_batch_size_invariance(legacy, fake_data):
     path = str(legacy["files"] / ANCHOR)
     outputs = []
     for batch in ("7", "500"):
-        result = runner.invoke(app, ["eval", path, "--batch-size", batch, "--json"])
+        result = runner.invoke(app, ["eval", path, "--dataset", "cifar10", "--batch-size", batch, "--json"])
         assert result.exit_code == 0, stderr_of(result)
         outputs.append(json.loads(result.stdout))
     assert outputs[0]["correct"] == outputs[1]["correct"] and outputs[0]["loss"] == pytest.approx(outputs[1]["loss"])
@@ -335,14 +336,14 @@ def test_legacy_eval_table_json_and_batch_size_invariance(legacy, fake_data):
     assert row["kind"] == "original .t7"
     assert row["seed_accuracy"] == 89.56 and {r["accuracy"] for r in row["seed_refs"]} == {89.56, 90.08}
     assert row["recorded_accuracy"] == 80.0 and "the seed's statistics" in row["normalization"]["source"]
-    table = runner.invoke(app, ["eval", path])
+    table = runner.invoke(app, ["eval", path, "--dataset", "cifar10"])
     assert "89.56%" in table.output and "a=3c" in table.output and "/40" in table.output
 
 
 def test_legacy_convert_keeps_what_the_file_records(legacy, fake_data, tmp_path):
     t7 = legacy["files"] / "resnet20_3.3-2017.t7"
     out = tmp_path / "out.safetensors"
-    result = runner.invoke(app, ["convert", str(t7), str(out)])
+    result = runner.invoke(app, ["convert", str(t7), str(out), "--dataset", "cifar10"])
     assert result.exit_code == 0, stderr_of(result)
     assert "sha256" in result.output
     state, spec, meta = load_checkpoint(out)
@@ -352,7 +353,8 @@ def test_legacy_convert_keeps_what_the_file_records(legacy, fake_data, tmp_path)
     assert meta["normalization"]["mean"] == list(lw.SEED_MEAN) and meta["normalization"]["source"] == "metadata"
     assert "models.resnet.BasicBlock" in meta["classes"]
     assert all(torch.equal(state[k], v) for k, v in legacy["oracle"][t7.name]["state"].items())
-    again = runner.invoke(app, ["convert", str(t7), str(out)])
+    again = runner.invoke(app, ["convert", str(t7), str(out), "--dataset", "cifar10"])
     assert again.exit_code == 2 and "already exists" in stderr_of(again)
-    rows = [json.loads(runner.invoke(app, ["eval", str(p), "--json"]).stdout) for p in (t7, out)]
+    rows = [json.loads(runner.invoke(app, ["eval", str(p), "--json", *extra]).stdout)
+            for p, extra in ((t7, ["--dataset", "cifar10"]), (out, []))]  # the converted file records it
     assert rows[0]["correct"] == rows[1]["correct"] and rows[0]["loss"] == rows[1]["loss"]

@@ -138,19 +138,13 @@ def test_ctrl_c_while_starting_creates_no_folder(data_dir, tmp_path, monkeypatch
 def test_nan_in_the_first_epoch_leaves_only_config_yaml_and_the_folder_is_reused(data_dir, tmp_path):
     out = tmp_path / "nan"
 
-    class Poison(Trainer):
-        def _build(self):
-            super()._build()
-            model = self.model
+    def poison(epoch, batch, step):
+        with torch.no_grad():
+            trainer.model.linear.weight.fill_(float("nan"))
 
-            def poison(epoch, batch, step):
-                with torch.no_grad():
-                    model.linear.weight.fill_(float("nan"))
-
-            self.on_step = poison
-
+    trainer = Trainer(tiny_config(data_dir, 1), out, reporter=run_worker.Quiet(poison))
     with pytest.raises(RunError, match=r"loss became nan in epoch 1 .*nothing was saved") as caught:
-        Poison(tiny_config(data_dir, 1), out, reporter=run_worker.Quiet()).run()
+        trainer.run()
     assert "last.pt" not in str(caught.value)  # no claim of a file that does not exist
     assert sorted(p.name for p in out.iterdir()) == ["config.yaml"]
     err = one_line(runner.invoke(app, ["train", *QUICK, "--out", str(out), "--resume"]), 2)
@@ -211,6 +205,6 @@ def test_a_stopped_first_epoch_is_resumed_not_restarted(data_dir, tmp_path):
         os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(Interrupted, match="at epoch 1, batch 1"):
-        Trainer(tiny_config(data_dir, 1), out, on_step=stop, reporter=run_worker.Quiet()).run()
+        Trainer(tiny_config(data_dir, 1), out, reporter=run_worker.Quiet(stop)).run()
     err = one_line(runner.invoke(app, ["train", *QUICK, "--out", str(out)]), 2)
     assert "already holds a run (last.pt); continue it with --resume" in err

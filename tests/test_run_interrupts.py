@@ -83,24 +83,11 @@ def test_ctrl_c_in_the_evaluation_saves_the_finished_epoch_first(tmp_path):
     config = tiny_config(data)
     Trainer(config, tmp_path / "full", reporter=run_worker.Quiet()).run()
 
-    class CutEvaluation(Trainer):
-        """A real SIGINT to this process while the evaluation of epoch 1 is at its second batch."""
-
-        def _data(self):
-            super()._data()
-            loader, done = self.test_loader, []
-
-            def batches():
-                for index, batch in enumerate(loader):
-                    if index == 1 and not done:
-                        done.append(True)
-                        os.kill(os.getpid(), signal.SIGINT)
-                    yield batch
-
-            self.test_loader = batches()
+    def cut(epoch):  # a real SIGINT to this process as the evaluation of epoch 1 starts
+        os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(Interrupted, match=r"in the evaluation of epoch 1 .*--resume") as caught:
-        CutEvaluation(config, tmp_path / "cut", reporter=run_worker.Quiet()).run()
+        Trainer(config, tmp_path / "cut", reporter=run_worker.Quiet(at_evaluation=cut)).run()
     assert caught.value.exit_code == 130
     state = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
     assert (state["epoch"], state["batch"], state["history"]) == (0, 3, [])  # the epoch's training, not redone
@@ -121,7 +108,7 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_last_save(tmp_path):
             os.kill(os.getpid(), signal.SIGINT)  # the second one raises here, inside the step's hook
 
     with pytest.raises(Interrupted, match=r"without saving this moment; .*last.pt holds the last save") as caught:
-        Trainer(config, tmp_path / "run", on_step=twice, reporter=run_worker.Quiet()).run()
+        Trainer(config, tmp_path / "run", reporter=run_worker.Quiet(twice)).run()
     assert caught.value.exit_code == 130
     assert (tmp_path / "run" / "last.pt").read_bytes() == saved["bytes"]
     assert not (tmp_path / "run" / ".lock").exists()
@@ -136,7 +123,7 @@ def test_sigterm_is_honoured_like_ctrl_c(tmp_path):
 
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     with pytest.raises(Interrupted, match=r"at epoch 1, batch 2 \(SIGTERM\)") as caught:
-        Trainer(tiny_config(data), tmp_path / "run", on_step=term, reporter=run_worker.Quiet()).run()
+        Trainer(tiny_config(data), tmp_path / "run", reporter=run_worker.Quiet(term)).run()
     assert caught.value.exit_code == 143
     assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["batch"] == 2
     assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # handlers restored

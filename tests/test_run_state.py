@@ -8,8 +8,8 @@ run name that leaves runs/ are each one line on stderr, exit 2, with nothing wri
 from __future__ import annotations
 
 import os
-import signal
 import shutil
+import signal
 
 import pytest
 import torch
@@ -48,7 +48,7 @@ def test_a_last_pt_of_the_first_schema_resumes_bit_exact(data_dir, tmp_path):
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(Interrupted):
-        Trainer(config, tmp_path / "old", on_step=stop, reporter=run_worker.Quiet()).run()
+        Trainer(config, tmp_path / "old", reporter=run_worker.Quiet(stop)).run()
     state = torch.load(tmp_path / "old" / "last.pt", weights_only=True)
     old = {key: state[key] for key in FIRST_SCHEMA}
     old["config"] = {section: {k: state["config"][section][k] for k in keys} for section, keys in FIRST_CONFIG.items()}

@@ -15,12 +15,14 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from shiftnet.cli import app
+from shiftnet.cli.train import PlainReporter
 from shiftnet.config import OptimConfig, load_config, lr_at
 from shiftnet.engine.train import Trainer
 from shiftnet.errors import Interrupted, RunError, UsageError
 
 from .conftest import stderr_of
 from .helpers import make_ready_cifar10
+from .run_worker import Quiet
 from .runs import REPO, Lines, one_thread  # noqa: F401 - one_thread: an autouse fixture
 
 runner = CliRunner()
@@ -36,8 +38,8 @@ def data_dir(tmp_path, monkeypatch):
 
 def tiny_config(tmp_path, **run):
     overrides = {"model.arch": "shiftresnet", "model.depth": 8, "model.expansion": 2.0, "data.batch_size": 16,
-                 "data.eval_batch_size": 8, "optim.epochs": 3, "optim.milestones": [2], "run.device": "cpu", "run.seed": 3,
-                 "data.data_dir": str(tmp_path / "data")}
+                 "data.eval_batch_size": 8, "optim.epochs": 3, "optim.milestones": [2], "run.device": "cpu",
+                 "run.seed": 3, "data.data_dir": str(tmp_path / "data")}
     overrides.update({f"run.{k}": v for k, v in run.items()})
     return load_config(None, overrides)
 
@@ -46,10 +48,12 @@ def test_cli_run_leaves_every_file(data_dir, tmp_path):
     out = tmp_path / "run"
     result = runner.invoke(app, ["train", *TINY, "--epochs", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output + stderr_of(result)
-    assert {p.name for p in out.iterdir()} >= {"config.yaml", "metrics.csv", "last.pt", "final.safetensors", "best.safetensors"}
+    assert {p.name for p in out.iterdir()} >= {"config.yaml", "metrics.csv", "last.pt", "final.safetensors",
+                                                "best.safetensors"}
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert [r["epoch"] for r in rows] == ["0", "1"]
-    assert list(rows[0]) == ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"]
+    assert list(rows[0]) == ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds",
+                             "images_per_s"]
     state = torch.load(out / "last.pt", weights_only=True)
     assert state["epoch"] == 2 and state["batch"] == 0 and "optimizer" in state and "rng" in state
     with safe_open(str(out / "final.safetensors"), "pt") as handle:
@@ -88,7 +92,7 @@ def test_ctrl_c_mid_epoch_then_resume_is_bit_exact(data_dir, tmp_path, reset_mom
             os.kill(os.getpid(), signal.SIGINT)
 
     with pytest.raises(Interrupted, match="interrupted at epoch 2, batch 2"):
-        Trainer(config, tmp_path / "cut", on_step=interrupt).run()
+        Trainer(config, tmp_path / "cut", reporter=Quiet(interrupt)).run()
     state = torch.load(tmp_path / "cut" / "last.pt", weights_only=True)
     assert (state["epoch"], state["batch"]) == (1, 2)
     Trainer(config, tmp_path / "cut", resume=True).run()
@@ -104,7 +108,7 @@ def test_crash_without_saving_resumes_from_the_last_epoch_end(data_dir, tmp_path
             raise SystemExit("killed")
 
     with pytest.raises(SystemExit):
-        Trainer(config, tmp_path / "crash", on_step=crash).run()
+        Trainer(config, tmp_path / "crash", reporter=Quiet(crash)).run()
     assert torch.load(tmp_path / "crash" / "last.pt", weights_only=True)["epoch"] == 2
     Trainer(config, tmp_path / "crash", resume=True).run()
     _assert_same_run(tmp_path / "full", tmp_path / "crash")
@@ -112,22 +116,18 @@ def test_crash_without_saving_resumes_from_the_last_epoch_end(data_dir, tmp_path
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
     config = tiny_config(tmp_path)
-    holder = {}
-
-    class Poison(Trainer):
-        def _build(self):
-            super()._build()
-            holder["model"] = self.model
 
     def poison(epoch, batch, step):
         if (epoch, batch) == (1, 1):
             with torch.no_grad():
-                holder["model"].linear.weight.fill_(float("nan"))
+                trainer.model.linear.weight.fill_(float("nan"))
 
+    trainer = Trainer(config, tmp_path / "nan", reporter=Quiet(poison))
     with pytest.raises(RunError, match="loss became nan in epoch 2"):
-        Poison(config, tmp_path / "nan", on_step=poison).run()
+        trainer.run()
     state = torch.load(tmp_path / "nan" / "last.pt", weights_only=True)
-    assert state["epoch"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert state["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
 
 def test_resume_guards(data_dir, tmp_path):
@@ -185,7 +185,9 @@ def test_seed_recipes():
     assert (seed.optim.lr, seed.optim.momentum, seed.optim.weight_decay, seed.optim.epochs) == (0.1, 0.9, 5e-4, 164)
     assert seed.data.batch_size == 128 and not seed.optim.reset_momentum_each_epoch and not seed.run.select_on_test
     # HEAD schedule: lr for epochs <= 81, lr/10 for 82..122, lr/100 from 123 (0-based)
-    assert [lr_at(seed.optim, e) for e in (0, 81, 82, 122, 123, 163)] == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001])
+    assert [lr_at(seed.optim, e) for e in (0, 81, 82, 122, 123, 163)] == pytest.approx(
+        [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
+    )
     faithful = load_config(repo / "seed-faithful.yaml")
     assert faithful.optim.epochs == 160 and faithful.optim.reset_momentum_each_epoch and faithful.run.select_on_test
     assert faithful.run.bn_weight_init == "uniform"
@@ -204,16 +206,11 @@ def test_seed_faithful_reports_the_selected_number(data_dir, tmp_path):
 
 
 def test_ctrl_c_exit_code_through_the_cli(data_dir, tmp_path, monkeypatch):
-    from shiftnet.engine import train as train_module
+    def ctrl_c_in_epoch_2(self, epoch, batch, step):  # a real SIGINT, after the first step of epoch 2
+        if epoch == 1:
+            os.kill(os.getpid(), signal.SIGINT)
 
-    original = train_module.Trainer._train_epoch
-
-    def once(self, state):
-        if state.epoch == 1:  # Ctrl-C (a real SIGINT) during the first step of epoch 2
-            self.on_step = lambda *at: os.kill(os.getpid(), signal.SIGINT)
-        return original(self, state)
-
-    monkeypatch.setattr(train_module.Trainer, "_train_epoch", once)
+    monkeypatch.setattr(PlainReporter, "step_done", ctrl_c_in_epoch_2)  # the CLI's reporter off a terminal
     result = runner.invoke(app, ["train", *TINY, "--epochs", "3", "--out", str(tmp_path / "c")])
     assert result.exit_code == 130 and "--resume" in stderr_of(result) and len(stderr_of(result).splitlines()) == 1
     state = torch.load(tmp_path / "c" / "last.pt", weights_only=True)
@@ -250,7 +247,8 @@ def test_kill_9_then_resume_is_bit_exact(data_dir, tmp_path):
 @pytest.mark.parametrize("extra", [["--amp", "bf16"], ["--channels-last"], ["--channels-last", "--shift-impl", "conv"],
                                    ["--deterministic"], ["--config", "seed-faithful"]])
 def test_speed_and_recipe_switches_run(extra, data_dir, tmp_path):
-    result = runner.invoke(app, ["train", *TINY, "--epochs", "1", "--limit-batches", "2", *extra, "--out", str(tmp_path / "s")])
+    result = runner.invoke(app, ["train", *TINY, "--epochs", "1", "--limit-batches", "2", *extra,
+                                 "--out", str(tmp_path / "s")])
     torch.use_deterministic_algorithms(False)
     assert result.exit_code == 0, stderr_of(result)
     row = next(csv.DictReader((tmp_path / "s" / "metrics.csv").open()))
@@ -279,13 +277,3 @@ def test_tensorboard_events_when_installed(data_dir, tmp_path, monkeypatch):
     Trainer(tiny_config(tmp_path), tmp_path / "tb").run()
     assert written[0] == ("dir", str(tmp_path / "tb" / "tensorboard")) and written[-1] == ("closed",)
     assert ("test_acc", 2) in written and ("lr", 0) in written
-
-
-def test_model_config_mirrors_model_spec():
-    import dataclasses
-
-    from shiftnet.config import ModelConfig
-    from shiftnet.models import ModelSpec
-
-    spec_fields = [f.name for f in dataclasses.fields(ModelSpec) if f.name != "num_classes"]
-    assert [f.name for f in dataclasses.fields(ModelConfig)] == spec_fields

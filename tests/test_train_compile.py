@@ -17,11 +17,16 @@ from .runs import data_dir, one_thread, tiny_config  # noqa: F401 - fixtures
 
 
 class Collect(Reporter):
-    def __init__(self):
+    def __init__(self, at_step=None):
         self.lines = []
+        self.at_step = at_step
 
     def message(self, text: str) -> None:
         self.lines.append(text)
+
+    def step_done(self, epoch: int, batch: int, step: int) -> None:
+        if self.at_step is not None:
+            self.at_step(epoch, batch, step)
 
 
 @pytest.fixture
@@ -40,14 +45,13 @@ def inductor_cache(monkeypatch, tmp_path):
 def test_compiled_run_reports_warmup_and_reuses_its_cache_on_resume(data_dir, tmp_path, inductor_cache):  # noqa: F811
     config = tiny_config(data_dir, epochs=2, **{"run.compile": True, "run.channels_last": True, "run.amp": "bf16"})
     out = tmp_path / "run"
-    first = Collect()
-    trainer = Trainer(config, out, reporter=first)
 
     def stop_after_epoch_one(epoch, batch, step):
         if epoch == 1 and batch == 1:
             trainer.stop.requested = signal.SIGINT  # what Ctrl-C does, at a step boundary
 
-    trainer.on_step = stop_after_epoch_one
+    first = Collect(stop_after_epoch_one)
+    trainer = Trainer(config, out, reporter=first)
     with pytest.raises(Interrupted):
         trainer.run()
     warmups = [line for line in first.lines if "first step took" in line]
@@ -64,7 +68,8 @@ def test_compiled_run_reports_warmup_and_reuses_its_cache_on_resume(data_dir, tm
     assert len((out / "metrics.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
 
 
-def test_a_model_inductor_cannot_compile_trains_eagerly_after_one_warning(data_dir, tmp_path, inductor_cache, monkeypatch):  # noqa: F811
+def test_a_model_inductor_cannot_compile_trains_eagerly_after_one_warning(data_dir, tmp_path, inductor_cache,  # noqa: F811
+                                                                          monkeypatch):
     import torch._inductor.config as inductor_config
 
     monkeypatch.setattr(inductor_config.cpp, "cxx", ("/nonexistent/c++",))  # a machine without a C++ compiler

@@ -1,9 +1,10 @@
 """``shiftnet bench train``: training and eval images/s of several models, side by side in one run.
 
 Synthetic CIFAR-shaped batches (so data loading is not measured here; ``bench loader`` does that),
-SGD with momentum and weight decay as in the recipe. The models' steps are *interleaved* (one step
-of each model per round, median over rounds), so a shared, noisy machine slows them all alike and
-their ratio stays meaningful. Also reports the share of a training step spent in kernel (sys)
+SGD with momentum and weight decay as in the recipe, through the training loop's own step
+(``engine.step.train_step``). The models' steps are *interleaved* (one step of each model per
+round, median over rounds), so a shared, noisy machine slows them all alike and their ratio stays
+meaningful. Also reports the share of a training step spent in kernel (sys)
 time, which exposed the glibc page-fault trap (runtime.tune_allocator) on CPU.
 
 What the shift costs: each ShiftResNet can be timed beside its *twin*, the same network with every
@@ -20,10 +21,10 @@ import time
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..engine.evaluate import autocast
+from ..engine.step import train_step
 from ..kernels import Shift
 from ..kernels.op import replace_shifts
 from ..models import ModelSpec, count_params, create_model
@@ -66,19 +67,17 @@ class _Subject:
         # static shapes: models share one forward, and a dynamic-shape recompile would time other code
         self.runner = torch.compile(self.model, dynamic=False) if compile_model else self.model
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16" and device.type == "cuda")  # as training
         self.inputs = torch.randn(batch_size, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
         self.labels = torch.randint(0, spec.num_classes, (batch_size,), device=device)
-        self.eval_inputs = torch.randn(eval_batch_size, 3, 32, 32, device=device).contiguous(memory_format=memory_format)
+        self.eval_inputs = torch.randn(eval_batch_size, 3, 32, 32, device=device).contiguous(
+            memory_format=memory_format)
         self.train_times, self.eval_times, self.sys_share = [], [], []
 
     def train_step(self, record: bool) -> None:
         self.model.train()
         cpu0, t0 = os.times(), time.perf_counter()
-        with autocast(self.device, self.amp):
-            loss = F.cross_entropy(self.runner(self.inputs).float(), self.labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        train_step(self.runner, self.optimizer, self.inputs, self.labels, self.amp, self.scaler)
         _sync(self.device)
         cpu1, t1 = os.times(), time.perf_counter()
         if record:
@@ -173,5 +172,7 @@ def bench_models(specs: list[ModelSpec], batch_size: int, device: torch.device, 
 
 
 def bench_model(spec: ModelSpec, batch_size: int, device: torch.device, steps: int, warmup: int,
-                channels_last: bool, amp: str, compile_model: bool, eval_batch_size: int, shift_impl: str | None = None) -> dict:
-    return bench_models([spec], batch_size, device, steps, warmup, channels_last, amp, compile_model, eval_batch_size, shift_impl)[0]
+                channels_last: bool, amp: str, compile_model: bool, eval_batch_size: int,
+                shift_impl: str | None = None) -> dict:
+    return bench_models([spec], batch_size, device, steps, warmup, channels_last, amp, compile_model, eval_batch_size,
+                        shift_impl)[0]

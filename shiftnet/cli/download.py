@@ -10,15 +10,17 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from typing_extensions import Annotated
 
+from ..checkpoint.pretrained import fetch_archive, resolve_names
 from ..data import default_data_dir, prepare_dataset
 from ..data.fetch import is_url
-from ..data.pretrained import fetch_archive, resolve_names
 from .common import cli_errors, console, err_console, notice, progress_display
 
 download_app = typer.Typer(help="Download and verify CIFAR-10/100 or pretrained checkpoints.", no_args_is_help=True)
 
-To = Annotated[Optional[Path], typer.Option("--to", help="Target folder. (default: --data-dir convention: $SHIFTNET_DATA or ./data)", show_default=False)]
-From = Annotated[Optional[str], typer.Option("--from", help="A URL or a local archive to use instead of the default source.", show_default=False)]
+To = Annotated[Optional[Path], typer.Option(
+    "--to", show_default=False, help="Target folder. (default: --data-dir convention: $SHIFTNET_DATA or ./data)")]
+From = Annotated[Optional[str], typer.Option(
+    "--from", show_default=False, help="A URL or a local archive to use instead of the default source.")]
 
 
 @contextlib.contextmanager
@@ -84,7 +86,9 @@ def download_cifar100(to: To = None, source: From = None) -> None:
 def download_checkpoints(
     name: Annotated[str, typer.Argument(help="An archive name (see --list) or all.")] = "all",
     to: Annotated[Path, typer.Option("--to", help="Target folder.")] = Path("checkpoints"),
-    source: Annotated[Optional[str], typer.Option("--from", help="URL or local zip (one NAME), or a folder / base URL holding the zips (all).", show_default=False)] = None,
+    source: Annotated[Optional[str], typer.Option(
+        "--from", show_default=False,
+        help="URL or local zip (one NAME), or a folder / base URL holding the zips (all).")] = None,
     list_only: Annotated[bool, typer.Option("--list", help="List the registry and exit.")] = False,
 ) -> None:
     """The original pretrained .t7 archives (re-hosted on alvinwan/shiftresnet-cifar issue #12), unpacked safely."""
@@ -97,10 +101,12 @@ def download_checkpoints(
         for entry in entries:
             entry_source = source
             if source is not None and len(entries) > 1:
-                entry_source = source.rstrip("/") + "/" + entry.file if is_url(source) else str(Path(source) / entry.file)
+                entry_source = (source.rstrip("/") + "/" + entry.file if is_url(source)
+                                else str(Path(source) / entry.file))
             with byte_progress(f"downloading {entry.file}") as update:
                 record = fetch_archive(entry, to, entry_source, update, notice)
-            note = "verified against the registry" if record.get("sha256_known") else "not in the registry yet: record it"
+            note = ("verified against the registry" if record.get("sha256_known")
+                    else "not in the registry yet: record it")
             how = "" if record["status"] == "already unpacked" else (
                 " (downloaded)" if record["downloaded"] else " (not downloaded)")
             console.print(f"{entry.name}: {record['status']}{how} ({len(record['files'])} files) "

@@ -13,8 +13,9 @@ from rich import box
 from rich.table import Table
 from typing_extensions import Annotated
 
-from ..checkpoint import load_checkpoint, save_weights
-from ..engine.score import Scorer, knob, resolve_paths
+from ..checkpoint import dataset_of, load_checkpoint, save_weights
+from ..engine.paths import resolve_paths
+from ..engine.score import Scorer, knob
 from ..errors import UsageError
 from ..fileio import file_digest
 from ..models.infer import build_from_state
@@ -23,10 +24,15 @@ from .common import cli_errors, console, strict_json
 
 
 def eval_command(
-    paths: Annotated[List[str], typer.Argument(help="Checkpoint files (.safetensors, last.pt, original .t7), run folders or globs.", show_default=False)],
-    dataset: Annotated[Optional[str], typer.Option("--dataset", help="cifar10 or cifar100. (default: from the checkpoint)", show_default=False)] = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Data folder. (default: $SHIFTNET_DATA or ./data)", show_default=False)] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Evaluation batch size (never changes the result).")] = 500,
+    paths: Annotated[List[str], typer.Argument(
+        show_default=False, help="Checkpoint files (.safetensors, last.pt, original .t7), run folders or globs.")],
+    dataset: Annotated[Optional[str], typer.Option(
+        "--dataset", help="cifar10 or cifar100 (needed for an original .t7 of unknown origin). (default: the one the "
+        "checkpoint records)", show_default=False)] = None,
+    data_dir: Annotated[Optional[str], typer.Option(
+        "--data-dir", show_default=False, help="Data folder. (default: $SHIFTNET_DATA or ./data)")] = None,
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", help="Evaluation batch size (never changes the result).")] = 500,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     amp: Annotated[str, typer.Option("--amp", help="off, bf16 or fp16 (off unless asked).")] = "off",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per checkpoint.")] = False,
@@ -36,8 +42,10 @@ def eval_command(
     """Test-set accuracy of checkpoints, beside the accuracy the seed's README reports for that model.
 
     The architecture comes from the checkpoint (metadata, or inferred from the weights of an
-    original .t7), and so does the input normalisation it was trained with (original .t7 files:
-    the seed's statistics); a head that does not fit the data set is an error, not a 1% accuracy.
+    original .t7), and so do the input normalisation it was trained with (original .t7 files:
+    the seed's statistics) and the data set (original .t7 files: that of the archive `shiftnet
+    download checkpoints` unpacked them from; --dataset for others); a head that does not fit the
+    data set is an error, not a 1% accuracy.
     """
     with cli_errors():
         tune_allocator()
@@ -131,9 +139,13 @@ def seed_summary(rows: list[dict]) -> tuple[Table | None, list[str]]:
 
 
 def convert_command(
-    source: Annotated[Path, typer.Argument(help="An original .t7 checkpoint (or any checkpoint shiftnet reads).", show_default=False)],
-    target: Annotated[Optional[Path], typer.Argument(help="Output .safetensors. (default: SOURCE with .safetensors)", show_default=False)] = None,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", help="Record this data set in the metadata. (default: from the file name / head)", show_default=False)] = None,
+    source: Annotated[Path, typer.Argument(
+        show_default=False, help="An original .t7 checkpoint (or any checkpoint shiftnet reads).")],
+    target: Annotated[Optional[Path], typer.Argument(
+        show_default=False, help="Output .safetensors. (default: SOURCE with .safetensors)")] = None,
+    dataset: Annotated[Optional[str], typer.Option(
+        "--dataset", help="Record this data set in the metadata (needed for an original .t7 of unknown origin). "
+        "(default: the one the checkpoint records)", show_default=False)] = None,
 ) -> None:
     """Convert a checkpoint to this project's safetensors format (spec and the source's metadata kept);
     print its sha256. Never writes over a file, its input included."""
@@ -145,9 +157,7 @@ def convert_command(
         if target.exists():
             raise UsageError(f"{target} already exists; give another TARGET (convert never writes over a file)")
         model = build_from_state(state, spec)
-        chosen = dataset or meta.get("dataset") or ("cifar100" if spec.num_classes == 100 else "cifar10")
-        if meta.get("dataset") and dataset and dataset != meta["dataset"]:
-            raise UsageError(f"{source} was trained on {meta['dataset']}, not {dataset}; drop --dataset")
+        chosen = dataset_of(source, spec, meta, dataset).name
         extra = {k: v for k, v in meta.items() if k not in ("format", "spec") and v is not None}
         extra["normalization"] = {k: v for k, v in meta["normalization"].items() if k != "source"}
         extra.update({"dataset": chosen, "converted_from": source.name})

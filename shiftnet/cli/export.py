@@ -28,17 +28,24 @@ def check_images(model, data_dir: str | None, count: int) -> tuple[torch.Tensor,
         images = images[:count].float().div_(255)
     else:
         images = torch.rand(count, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-        source = f"{count:,} random images ({cfg['dataset']} not found in {folder}; `shiftnet download` it for a real check)"
+        source = (f"{count:,} random images ({cfg['dataset']} not found in {folder}; `shiftnet download` it for a "
+                  f"real check)")
     mean, std = torch.tensor(cfg["mean"]).view(1, 3, 1, 1), torch.tensor(cfg["std"]).view(1, 3, 1, 1)
     return (images - mean) / std, source
 
 
 def export_command(
-    path: Annotated[Path, typer.Argument(help="Run folder, .safetensors, last.pt or original .t7.", show_default=False)],
+    path: Annotated[Path, typer.Argument(
+        show_default=False, help="Run folder, .safetensors, last.pt or original .t7.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help="onnx, torchscript or pt2 (torch.export).")] = "onnx",
-    out: Annotated[Optional[Path], typer.Option("--out", help="Output file. (default: beside the checkpoint, suffix of the format)", show_default=False)] = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Data folder for the check. (default: $SHIFTNET_DATA or ./data)", show_default=False)] = None,
-    images: Annotated[int, typer.Option("--images", help="Test images the written file must predict as PyTorch does.")] = 1000,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", show_default=False,
+        help="Output file. (default: beside the checkpoint, suffix of the format)")] = None,
+    data_dir: Annotated[Optional[str], typer.Option(
+        "--data-dir", show_default=False,
+        help="Data folder for the check. (default: $SHIFTNET_DATA or ./data)")] = None,
+    images: Annotated[int, typer.Option(
+        "--images", help="Test images the written file must predict as PyTorch does.")] = 1000,
 ) -> None:
     """Export a model with the shift in standard operators, then run the written file (onnxruntime,
     torch.jit.load or torch.export.load) on test images: it is kept only if every prediction equals PyTorch's."""

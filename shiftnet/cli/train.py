@@ -42,7 +42,8 @@ def check_run_name(name: str, source: str = "--name") -> str:
 
 
 class RichReporter(Reporter):
-    """A progress bar per epoch (loss, accuracy, img/s, ETA) and one summary line per epoch."""
+    """A progress bar per epoch (loss, accuracy, img/s, ETA; "testing" once the epoch is trained) and one
+    summary line per epoch."""
 
     def __init__(self):
         self.progress = None
@@ -53,7 +54,7 @@ class RichReporter(Reporter):
 
     def epoch_start(self, epoch, epochs, batches, done):
         self.progress = Progress(
-            TextColumn(f"epoch {epoch + 1}/{epochs}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn(f"epoch {epoch + 1}/{epochs} {{task.description}}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]:.4f} acc {task.fields[acc]:.2f}% {task.fields[ips]:.0f} img/s"),
             TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=True,
         )
@@ -64,11 +65,15 @@ class RichReporter(Reporter):
         if self.progress is not None:
             self.progress.update(self.task, completed=done, loss=loss, acc=accuracy, ips=images_per_s)
 
+    def evaluation_start(self, epoch):
+        if self.progress is not None:
+            self.progress.update(self.task, description="testing")
+
     def epoch_end(self, row, epochs):
-        self._stop()
+        self.stop()
         console.print(format_epoch(row, epochs))
 
-    def _stop(self):
+    def stop(self):
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
@@ -79,6 +84,7 @@ class PlainReporter(Reporter):
 
     def __init__(self):
         self.every = 1
+        self.next = 1
 
     def epoch_start(self, epoch, epochs, batches, done):
         self.every = max(1, batches // 4)
@@ -91,30 +97,52 @@ class PlainReporter(Reporter):
 
 
 def train(
-    config: Annotated[Optional[str], typer.Option("--config", help="YAML config file or preset name (e.g. seed, seed-faithful, cifar10-shiftresnet20-a3c).", show_default=False)] = None,
+    config: Annotated[Optional[str], typer.Option(
+        "--config", show_default=False,
+        help="YAML config file or preset name (e.g. seed, seed-faithful, cifar10-shiftresnet20-a3c).")] = None,
     arch: options.Arch = None,
     depth: options.Depth = None,
     expansion: options.Expansion = None,
     reduction: options.Reduction = None,
     reduction_mode: options.ReductionMode = None,
     shortcut_rule: options.ShortcutRule = None,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", help="cifar10 or cifar100. (default: cifar10)", show_default=False)] = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Data folder. (default: $SHIFTNET_DATA or ./data)", show_default=False)] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs. (default: 164)", show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Global batch size (split across DDP processes). (default: 128)", show_default=False)] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", help="Base learning rate. (default: 0.1)", show_default=False)] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seeds model init, order, crops and flips. (default: 0)", show_default=False)] = None,
-    out: Annotated[Optional[str], typer.Option("--out", help="Run folder. (default: runs/<name>)", show_default=False)] = None,
-    name: Annotated[Optional[str], typer.Option("--name", help="Run name (folder under runs/). (default: model_dataset_seed)", show_default=False)] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in the run folder from its last.pt.")] = False,
-    amp: Annotated[Optional[str], typer.Option("--amp", help="off, bf16 or fp16 (CUDA). (default: off)", show_default=False)] = None,
-    device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda. (default: auto)", show_default=False)] = None,
-    channels_last: Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="NHWC tensors. (default: off)", show_default=False)] = None,
-    compile_: Annotated[Optional[bool], typer.Option("--compile/--no-compile", help="torch.compile the model. (default: off)", show_default=False)] = None,
-    limit_batches: Annotated[Optional[int], typer.Option("--limit-batches", help="Train and test batches per epoch (smoke runs).", show_default=False)] = None,
-    deterministic: Annotated[Optional[bool], typer.Option("--deterministic/--no-deterministic", help="Deterministic algorithms only. (default: off)", show_default=False)] = None,
-    sync_bn: Annotated[Optional[bool], typer.Option("--sync-bn/--no-sync-bn", help="SyncBatchNorm under DDP. (default: off)", show_default=False)] = None,
-    shift_impl: Annotated[Optional[str], typer.Option("--shift-impl", help="auto (exact), torch, cupy, or conv (fastest on CPU with --channels-last; exact for finite values). (default: auto)", show_default=False)] = None,
+    dataset: Annotated[Optional[str], typer.Option(
+        "--dataset", show_default=False, help="cifar10 or cifar100. (default: cifar10)")] = None,
+    data_dir: Annotated[Optional[str], typer.Option(
+        "--data-dir", show_default=False, help="Data folder. (default: $SHIFTNET_DATA or ./data)")] = None,
+    epochs: Annotated[Optional[int], typer.Option(
+        "--epochs", show_default=False, help="Epochs. (default: 164)")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        "--batch-size", show_default=False,
+        help="Global batch size (split across DDP processes). (default: 128)")] = None,
+    lr: Annotated[Optional[float], typer.Option(
+        "--lr", show_default=False, help="Base learning rate. (default: 0.1)")] = None,
+    seed: Annotated[Optional[int], typer.Option(
+        "--seed", show_default=False, help="Seeds model init, order, crops and flips. (default: 0)")] = None,
+    out: Annotated[Optional[str], typer.Option(
+        "--out", show_default=False, help="Run folder. (default: runs/<name>)")] = None,
+    name: Annotated[Optional[str], typer.Option(
+        "--name", show_default=False, help="Run name (folder under runs/). (default: model_dataset_seed)")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue the run in the run folder from its last.pt.")] = False,
+    amp: Annotated[Optional[str], typer.Option(
+        "--amp", show_default=False, help="off, bf16 or fp16 (CUDA). (default: off)")] = None,
+    device: Annotated[Optional[str], typer.Option(
+        "--device", show_default=False, help="auto, cpu, cuda. (default: auto)")] = None,
+    channels_last: Annotated[Optional[bool], typer.Option(
+        "--channels-last/--no-channels-last", show_default=False, help="NHWC tensors. (default: off)")] = None,
+    compile_: Annotated[Optional[bool], typer.Option(
+        "--compile/--no-compile", show_default=False, help="torch.compile the model. (default: off)")] = None,
+    limit_batches: Annotated[Optional[int], typer.Option(
+        "--limit-batches", show_default=False, help="Train and test batches per epoch (smoke runs).")] = None,
+    deterministic: Annotated[Optional[bool], typer.Option(
+        "--deterministic/--no-deterministic", show_default=False,
+        help="Deterministic algorithms only. (default: off)")] = None,
+    sync_bn: Annotated[Optional[bool], typer.Option(
+        "--sync-bn/--no-sync-bn", show_default=False, help="SyncBatchNorm under DDP. (default: off)")] = None,
+    shift_impl: Annotated[Optional[str], typer.Option(
+        "--shift-impl", help="auto (exact), torch, cupy, or conv (fastest on CPU with --channels-last; exact for "
+        "finite values). (default: auto)", show_default=False)] = None,
 ) -> None:
     """Train a model with the seed's recipe (or a config file), reproducibly and resumably.
 
@@ -149,7 +177,8 @@ def train(
         trainer = Trainer(cfg, out_dir, resume=resume, reporter=reporter)
         if trainer.dist.is_main:
             console.print(f"training {cfg.model_spec().name} on {cfg.data.dataset} ({trainer.device}, "
-                          f"{trainer.dist.world_size} process{'es' if trainer.dist.world_size > 1 else ''}) -> {out_dir}")
+                          f"{trainer.dist.world_size} process{'es' if trainer.dist.world_size > 1 else ''}) -> "
+                          f"{out_dir}")
             if cfg.run.limit_batches is not None:
                 limit = cfg.run.limit_batches
                 console.print(f"--limit-batches {limit}: each epoch trains on at most {limit} batches and tests on at "
@@ -159,10 +188,11 @@ def train(
             summary = trainer.run()
         finally:
             if isinstance(reporter, RichReporter):
-                reporter._stop()
+                reporter.stop()
         if trainer.dist.is_main and summary["final_acc"] is not None:
             best = f"best {summary['best_acc']:.2f}% at epoch {summary['best_epoch'] + 1} (selected on the test set)"
             if summary["select_on_test"]:
-                console.print(f"reported (seed-faithful, selected on the test set): {summary['best_acc']:.2f}%; final epoch {summary['final_acc']:.2f}%")
+                console.print(f"reported (seed-faithful, selected on the test set): {summary['best_acc']:.2f}%; "
+                              f"final epoch {summary['final_acc']:.2f}%")
             else:
                 console.print(f"final test accuracy {summary['final_acc']:.2f}%; {best}")

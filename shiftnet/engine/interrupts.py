@@ -15,6 +15,11 @@ import contextlib
 import signal
 import threading
 
+import torch
+
+from .distributed import DistInfo, all_reduce_sum
+from .step import CHECK_EVERY
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -45,6 +50,16 @@ class StopRequests:
             yield
         finally:
             self._raise_now = False
+
+    def agreed(self, dist: DistInfo, device: torch.device, batch: int | None = None, total: int | None = None) -> bool:
+        """A signal asked to stop; under DDP the ranks agree, at the batches where they synchronise anyway
+        (every ``CHECK_EVERY``, the epoch's last, and between epochs: ``batch`` None)."""
+        if not dist.enabled:
+            return self.requested is not None
+        if batch is not None and batch % CHECK_EVERY and batch != total:
+            return False
+        flag = torch.tensor([0.0 if self.requested is None else 1.0], device=device)
+        return all_reduce_sum(dist, flag).item() > 0
 
     @property
     def exit_code(self) -> int:

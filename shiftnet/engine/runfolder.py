@@ -7,10 +7,8 @@ a folder holding any of them but no ``last.pt`` is refused, while a folder with 
 (at most ``config.yaml``, as a failure before the first epoch ends leaves it) is reused. Temporary
 files of an atomic write that a killed process left behind are removed by the next owner.
 
-A ``last.pt`` is checked before it is used: its schema (``check_run_state``; keys added by later
-versions are optional, so a run started by an earlier version resumes), its config against the
-command's (``config_differences``) and its weights against the model (``check_weights_fit``), each
-failure one line that says what to do.
+Whether a ``last.pt`` can be resumed is ``checkpoint.RunState`` (its schema) and ``engine.state``
+(its config and weights against the command's): the folder's rules end at the files' names.
 """
 
 from __future__ import annotations
@@ -18,13 +16,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
-import math
 import os
 from pathlib import Path
 
-import torch
-
-from ..config import Config
+from ..checkpoint import METRIC_FIELDS
 from ..errors import UsageError
 from ..fileio import atomic_write_text
 
@@ -33,8 +28,6 @@ try:
 except ImportError:  # not POSIX: a lock is stale when its pid no longer runs
     fcntl = None
 
-STATE_FORMAT = "shiftnet-run-1"
-METRIC_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds", "images_per_s"]
 LOCK = ".lock"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a .lock that is a symlink must not make us write its target
 OUTPUTS = ("last.pt", "metrics.csv", "best.safetensors", "final.safetensors", "tensorboard")
@@ -203,50 +196,6 @@ def remove_dead_staging(data_dir: Path) -> list[str]:
     return removed
 
 
-# ---------------------------------------------------------------------------------------- last.pt
-# config keys that may differ on --resume (they do not change what is computed, or only its speed)
-RESUMABLE_CHANGES = {("run", "device"), ("run", "compile"), ("run", "name"), ("run", "out"), ("data", "data_dir"),
-                     ("data", "eval_batch_size"), ("run", "shift_impl")}
-
-
-def config_differences(saved: dict, current: dict) -> list[str]:
-    """Keys that differ; a key that a run saved by an older version lacks counts only if it is not at its default."""
-    defaults = Config().to_dict()
-    diffs = []
-    for section, values in current.items():
-        for key, value in values.items():
-            if (section, key) in RESUMABLE_CHANGES:
-                continue
-            old = saved.get(section, {}).get(key, defaults[section][key])
-            if old != value:
-                diffs.append(f"{section}.{key}: {_short(old)} -> {_short(value)}")
-    return diffs
-
-
-def _short(value) -> str:
-    """repr() for a message, bounded (a last.pt can hold anything; Python refuses repr() of huge ints)."""
-    try:
-        text = repr(value)
-    except ValueError:
-        return "a huge integer"
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def check_weights_fit(found: dict, expected: dict, name: str, path: Path) -> None:
-    """last.pt's weights have the keys and shapes of the model built from the config (one line if not)."""
-    expected = {k: tuple(v.shape) for k, v in expected.items()}
-    found = {k: tuple(v.shape) for k, v in found.items()}
-    if expected == found:
-        return
-    missing, extra = sorted(expected.keys() - found.keys()), sorted(found.keys() - expected.keys())
-    other = [k for k in sorted(expected.keys() & found.keys()) if expected[k] != found[k]]
-    example = (f"{other[0]} is {found[other[0]]}, not {expected[other[0]]}" if other else
-               f"{(missing or extra)[0]} is {'missing' if missing else 'unexpected'}")
-    raise UsageError(f"{path} holds the weights of another model than {name} ({len(missing)} missing, {len(extra)} "
-                     f"unexpected, {len(other)} of another shape; {example}); it cannot resume this run: start a new "
-                     f"one with another --out / --name")
-
-
 def write_metrics(folder: Path, history: list[dict]) -> None:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=METRIC_FIELDS, lineterminator="\n")
@@ -254,49 +203,3 @@ def write_metrics(folder: Path, history: list[dict]) -> None:
     for row in history:
         writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]) for k in METRIC_FIELDS})
     atomic_write_text(folder / "metrics.csv", buffer.getvalue())
-
-
-_NUMBER = (int, float)
-SECTIONS = ("model", "data", "optim", "run")
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _problem(state) -> str | None:
-    """What makes ``state`` unusable for a resume, or None (optional keys may be absent)."""
-    if not isinstance(state, dict):
-        return f"a {type(state).__name__}, not a dict"
-    if state.get("format") != STATE_FORMAT:
-        return f"format {str(state.get('format'))[:40]!r}, not {STATE_FORMAT!r}"
-    checks = {
-        "config": lambda v: isinstance(v, dict) and all(isinstance(v.get(s), dict) for s in SECTIONS),
-        "model": lambda v: isinstance(v, dict) and bool(v) and all(isinstance(t, torch.Tensor) for t in v.values()),
-        "optimizer": lambda v: isinstance(v, dict),
-        "epoch": _is_int, "batch": _is_int, "step": _is_int,
-        "sums": lambda v: isinstance(v, list) and len(v) == 4 and all(isinstance(x, _NUMBER) for x in v),
-        "best_acc": lambda v: isinstance(v, _NUMBER) and math.isfinite(v),
-        "best_epoch": lambda v: isinstance(v, int) and v >= -1,
-        "history": lambda v: isinstance(v, list) and all(isinstance(r, dict) and set(METRIC_FIELDS) <= set(r)
-                                                         for r in v),
-        "rng": lambda v: isinstance(v, dict) and isinstance(v.get("torch"), torch.Tensor)
-                         and v["torch"].dtype == torch.uint8,
-    }
-    for key, check in checks.items():
-        if key not in state:
-            return f"no {key!r}"
-        if not check(state[key]):
-            return f"a malformed {key!r}"
-    if len(state["history"]) != state["epoch"]:
-        return f"{len(state['history'])} epochs of history for epoch {state['epoch']}"
-    return None
-
-
-def check_run_state(state, path: Path) -> dict:
-    """``state`` if it is a run state this code can resume, else a one-line UsageError."""
-    problem = _problem(state)
-    if problem is not None:
-        raise UsageError(f"{path} is not a usable shiftnet run state ({problem}); it cannot be resumed: move it away "
-                         f"and start again, or choose another --out / --name")
-    return state

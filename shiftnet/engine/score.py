@@ -1,6 +1,6 @@
-"""Score checkpoints: resolve paths, load any supported format, check the head against the data
-set, evaluate on the test split with the normalisation the checkpoint was trained with, and set the
-result beside the seed's published number."""
+"""Score checkpoints: load any supported format, check the head against the data set, evaluate on
+the test split with the normalisation the checkpoint was trained with, and set the result beside
+the seed's published number. Which files the command line names is ``paths``."""
 
 from __future__ import annotations
 
@@ -8,65 +8,14 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import load_checkpoint
-from ..data import CifarLoader, get_dataset, load_split
+from ..checkpoint import dataset_of, load_checkpoint
+from ..data import CifarLoader, load_split
 from ..data.datasets import default_data_dir
 from ..errors import UsageError
-from ..loading import run_checkpoint
 from ..models import count_params
 from ..models.infer import SpecMismatch, build_from_state
 from ..report import seed_accuracies
 from .evaluate import evaluate
-
-CHECKPOINT_SUFFIXES = (".safetensors", ".t7", ".pt", ".pth")
-
-
-MAGIC = "*?["
-
-
-def _expand(pattern: str) -> list[Path]:
-    """A path that exists is itself, even with ``[`` in its name; otherwise a glob, reverse-sorted as
-    the seed's eval.py did. ``**`` does not descend into symlinked folders (pathlib's rule), so a
-    link cycle cannot make the walk endless."""
-    path = Path(pattern)
-    if path.exists() or not any(ch in pattern for ch in MAGIC):
-        return [path]
-    parts = path.parts
-    first = next(i for i, part in enumerate(parts) if any(ch in part for ch in MAGIC))
-    root = Path(*parts[:first]) if first else Path(".")
-    return sorted(root.glob(str(Path(*parts[first:]))), key=str, reverse=True)
-
-
-def resolve_paths(patterns: list[str]) -> list[Path]:
-    """Files as given; run folders as their final.safetensors (else best, else last.pt); globs expanded.
-    Each file is scored once, however many patterns name it."""
-    paths: list[Path] = []
-    for pattern in patterns:
-        matches = _expand(pattern)
-        if not matches:
-            raise UsageError(f"{pattern}: no file matches")
-        for path in matches:
-            if path.is_dir():
-                stands_for = run_checkpoint(path)
-                if stands_for is not None:
-                    paths.append(stands_for)
-                else:
-                    found = sorted(p for p in path.rglob("*") if p.suffix in CHECKPOINT_SUFFIXES and p.is_file())
-                    if not found:
-                        raise UsageError(f"{path}: no checkpoint in this folder")
-                    paths.extend(found)
-            elif path.is_file():
-                paths.append(path)
-            else:
-                raise UsageError(f"{path} not found")
-    seen: set[Path] = set()
-    unique = []
-    for path in paths:
-        key = path.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(path)
-    return unique
 
 
 def knob(spec) -> str:
@@ -123,13 +72,6 @@ class Scorer:
     def score(self, path: Path, dataset: str | None, predictions: bool = False) -> dict:
         """One row: what the checkpoint is, how it was scored, and its accuracy beside the seed's."""
         state, spec, meta = load_checkpoint(path)
-        chosen = dataset or meta.get("dataset") or ("cifar100" if spec.num_classes == 100 else "cifar10")
-        info = get_dataset(chosen)
-        if spec.num_classes != info.num_classes:
-            raise UsageError(f"{path} has a {spec.num_classes}-class head but {info.name} has {info.num_classes} classes; "
-                             f"pass the matching --dataset")
-        if meta.get("dataset") and meta["dataset"] != chosen:
-            raise UsageError(f"{path} was trained on {meta['dataset']}, not {chosen}; drop --dataset or pass the right one")
         norm = meta["normalization"]
         try:
             mean, std = tuple(float(v) for v in norm["mean"]), tuple(float(v) for v in norm["std"])
@@ -141,6 +83,7 @@ class Scorer:
             model = build_from_state(state, spec).to(self.device)
         except SpecMismatch as exc:
             raise UsageError(f"{path}: {exc}") from None
+        chosen = dataset_of(path, spec, meta, dataset).name
         recorder = _Recorder(model)
         result = evaluate(recorder, self._loader(chosen, mean, std), self.device, self.amp)
         refs = seed_accuracies(spec, chosen)

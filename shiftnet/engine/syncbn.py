@@ -58,7 +58,8 @@ def convert(module: nn.Module) -> nn.Module:
     for name, child in module.named_children():
         if isinstance(child, nn.BatchNorm2d) and not isinstance(child, CrossProcessBatchNorm2d):
             replacement = CrossProcessBatchNorm2d(child.num_features, child.eps, child.momentum, child.affine,
-                                                  child.track_running_stats).to(child.weight.device if child.affine else None)
+                                                  child.track_running_stats)
+            replacement = replacement.to(child.weight.device if child.affine else None)
             replacement.load_state_dict(child.state_dict())
             setattr(module, name, replacement)
         else:

@@ -3,7 +3,9 @@
 An archive is fetched like a data set (``.part`` + resume + retries + byte cap), its sha256 checked
 where the registry knows it (and printed where it does not, so it can be recorded), then unpacked
 with the same safety rules and size limits into ``<to>/<name>/`` through a staging folder and a
-marker written last.
+marker written last. The marker names the archive and lists its files, so a file unpacked here
+is known by the registry entry it came from (``archive_of``): that is how an original ``.t7``,
+which records no data set, is scored on the right one.
 """
 
 from __future__ import annotations
@@ -13,14 +15,13 @@ import os
 import time
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from ..data.archives import CHECKPOINT_LIMITS, extract, remove_tree, same_filesystem_move
+from ..data.datasets import MARKER
+from ..data.fetch import Notice, Progress, download, is_url, local_source
 from ..errors import UsageError
 from ..fileio import atomic_write_text, file_digest
-from .archives import CHECKPOINT_LIMITS, extract, remove_tree, same_filesystem_move
-from .fetch import Notice, Progress, download, is_url, local_source
-
-MARKER = ".shiftnet-verified.json"
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,25 @@ class PretrainedArchive:
 def registry() -> dict[str, PretrainedArchive]:
     data = json.loads(resources.files(__package__).joinpath("pretrained.json").read_text())
     return {entry["name"]: PretrainedArchive(**entry) for entry in data["archives"]}
+
+
+def archive_of(path: Path) -> PretrainedArchive | None:
+    """The registry entry of the archive that ``path`` was unpacked from by ``fetch_archive``, or None:
+    the nearest folder above it with a marker must name a registered archive and list the file."""
+    path = Path(os.path.abspath(path))
+    for folder in path.parents:
+        if not (folder / MARKER).is_file():
+            continue
+        try:
+            record = json.loads((folder / MARKER).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or not isinstance(record.get("files"), list):
+            return None  # a data set's marker, or not one of ours
+        files = {PurePosixPath(name).as_posix() for name in record["files"] if isinstance(name, str)}
+        entry = registry().get(str(record.get("name")))
+        return entry if entry is not None and path.relative_to(folder).as_posix() in files else None
+    return None
 
 
 def resolve_names(name: str) -> list[PretrainedArchive]:
@@ -96,7 +116,8 @@ def _unpack(entry: PretrainedArchive, archive: Path, to_dir: Path) -> dict:
     remove_tree(staging)
     try:
         files = extract(archive, staging, CHECKPOINT_LIMITS)
-        record = {"name": entry.name, "archive": archive.name, "sha256": digest, "sha256_known": entry.sha256 is not None,
+        record = {"name": entry.name, "archive": archive.name, "sha256": digest,
+                  "sha256_known": entry.sha256 is not None,
                   "files": files, "unpacked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         atomic_write_text(staging / MARKER, json.dumps(record, indent=2))
         same_filesystem_move(staging, target_folder)

@@ -1,43 +1,29 @@
-"""Import the original ``.t7`` checkpoints safely: pickles of whole modules in torch's legacy format.
+"""The unpickling half of the ``.t7`` reader: torch's legacy file layout, under an allow-list.
 
-The seed saved ``{'net': <nn.Module>, 'acc': float, 'epoch': int}`` with PyTorch 0.3/0.4's legacy
-(non-zip) ``torch.save``: a magic-number pickle, a protocol pickle, a sys-info pickle, the object
-pickle, a pickle of the storage keys, then each storage's raw bytes. The object pickle refers to
-two kinds of persistent ids: ``('storage', type, key, location, numel, view)`` for tensor data and,
-the first time each module class appears, ``('module', class, source file, source text)``: the
-writer embeds the class's source code. Files from the original runs add what this machine cannot
-write: CUDA storage types at ``'cuda:0'``, Python-2 byte strings, PyTorch 0.3's
-``_rebuild_tensor`` and ``Parameter(data)`` + BUILD, BatchNorm without ``num_batches_tracked``, and
-(between the seed's PR #4 and #5) a pickled ``DataParallel`` wrapper.
-
-Unpickling such a file normally would import the seed's classes and run whatever the file asks.
-Here every global goes through an allow-list (``safe_pickle``): the seed's module classes and the
-torch module classes map to one inert ``StandIn`` that only records its state, the class named by a
-``'module'`` id must be one of those (its source text is never compiled), tensors are rebuilt from
-the raw storage bytes on the CPU by our own code, and anything else (``os.system``,
-``builtins.eval``, another kind of persistent id) is refused before it runs. A small hostile file
-cannot make the reader allocate much: a tensor may not be larger than its storage, and the module
-tree is walked with a node and depth budget and must be a tree (no shared or cyclic modules).
+A legacy (non-zip) ``torch.save`` file is a magic-number pickle, a protocol pickle, a sys-info
+pickle, the object pickle, a pickle of the storage keys, then each storage's raw bytes. The object
+pickle refers to two kinds of persistent ids: ``('storage', type, key, location, numel, view)`` for
+tensor data and, the first time each module class appears, ``('module', class, source file, source
+text)`` (docs/original.md#checkpoints). Every global goes through ``safe_pickle``'s allow-list: module
+classes become the inert ``StandIn``, tensors become ``LazyTensor`` views of storages whose bytes are
+read by this module, and nothing else is built. ``legacy_t7`` walks the result into a state dict.
 """
 
 from __future__ import annotations
 
 import collections
 import io
-import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from .errors import UsageError
-from .safe_pickle import load_restricted
+from ..errors import UsageError
+from ..safe_pickle import load_restricted
 
 LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 LEGACY_PROTOCOL = 1001
-MAX_MODULES = 20_000  # ResNet110 has about 700 modules
-MAX_DEPTH = 32  # the seed's nets nest 4 deep (net, layer, block, shortcut)
 
 _STORAGE_DTYPES = {
     "DoubleStorage": torch.float64, "FloatStorage": torch.float32, "HalfStorage": torch.float16,
@@ -57,8 +43,6 @@ _MODULE_CLASSES = [
     ("torch.nn.modules.activation", "ReLU"), ("torch.nn.modules.pooling", "AvgPool2d"),
     ("torch.nn.modules.module", "Module"), ("torch.nn.parallel.data_parallel", "DataParallel"),
 ]
-# The seed's depthwise-with-skip block calls its 3x3 depthwise conv ``depth``; ours calls it ``conv2``.
-_DEPTHWISE_KEY = re.compile(r"^(layer\d+\.\d+\.)depth\.")
 
 
 class StandIn:
@@ -90,7 +74,7 @@ class _Refuse:
 
 
 @dataclass(eq=False)
-class _Storage(_Refuse):
+class Storage(_Refuse):
     key: str
     dtype: torch.dtype
     view_of: str | None = None
@@ -99,8 +83,8 @@ class _Storage(_Refuse):
 
 
 @dataclass(eq=False)
-class _LazyTensor(_Refuse):
-    storage: _Storage
+class LazyTensor(_Refuse):
+    storage: Storage
     offset: int
     size: tuple
     stride: tuple
@@ -110,7 +94,7 @@ class _LazyTensor(_Refuse):
         if not isinstance(state, tuple):
             super().__setstate__(state)
 
-    def materialize(self, storages: dict[str, _Storage]) -> torch.Tensor:
+    def materialize(self, storages: dict[str, Storage]) -> torch.Tensor:
         storage = self.storage
         base_offset = 0
         if storage.view_of is not None:
@@ -148,13 +132,13 @@ def _contiguous_stride(size) -> tuple:
 def _rebuild_tensor(storage, storage_offset, size, stride=None, *_rest):
     """Both ``torch._utils._rebuild_tensor`` (0.3: storage, offset, size, stride) and
     ``_rebuild_tensor_v2`` (0.4 on: the same plus requires_grad, hooks[, metadata])."""
-    if not isinstance(storage, _Storage):
+    if not isinstance(storage, Storage):
         raise UsageError("refusing unsafe checkpoint: a tensor is built from something other than a storage")
     size = _ints(size, "size")
     stride = _ints(stride, "stride") if stride is not None else _contiguous_stride(size)
     if len(stride) != len(size) or not isinstance(storage_offset, int):
         raise UsageError("checkpoint tensor has an invalid shape (corrupt file)")
-    return _LazyTensor(storage, storage_offset, size, stride)
+    return LazyTensor(storage, storage_offset, size, stride)
 
 
 def _rebuild_parameter(data, *_rest):
@@ -211,12 +195,12 @@ def _allowed_globals() -> dict:
     return allowed
 
 
-class _Reader:
+class Reader:
     """The persistent ids of one file: its storages and the module classes it names."""
 
     def __init__(self, what: str):
         self.what = what
-        self.storages: dict[str, _Storage] = {}
+        self.storages: dict[str, Storage] = {}
         self.classes: set[str] = set()
 
     def persistent_load(self, pid):
@@ -233,12 +217,12 @@ class _Reader:
                          f"{kind if isinstance(kind, str) else type(pid).__name__!r} "
                          f"(torch's legacy files hold only 'storage' and 'module' ids)")
 
-    def _storage(self, storage_type, key, _location, _numel, view=None) -> _Storage:
+    def _storage(self, storage_type, key, _location, _numel, view=None) -> Storage:
         if not isinstance(storage_type, _StorageType) or storage_type.dtype not in _STORAGE_DTYPES.values():
             raise UsageError(f"refusing unsafe {self.what}: storage type {storage_type!r}")
         key = str(key)
         if key not in self.storages:
-            self.storages[key] = _Storage(key, storage_type.dtype)
+            self.storages[key] = Storage(key, storage_type.dtype)
         if view is None:
             return self.storages[key]
         if not (isinstance(view, tuple) and len(view) == 3):
@@ -246,11 +230,11 @@ class _Reader:
         view_key, offset, _size = view
         view_key = str(view_key)
         if view_key not in self.storages:
-            self.storages[view_key] = _Storage(view_key, storage_type.dtype, view_of=key, view_offset=int(offset))
+            self.storages[view_key] = Storage(view_key, storage_type.dtype, view_of=key, view_offset=int(offset))
         return self.storages[view_key]
 
 
-def _read_legacy(data: bytes, path: Path) -> tuple[object, _Reader]:
+def read_legacy(data: bytes, path: Path) -> tuple[object, Reader]:
     if data[:2] == b"PK":
         raise UsageError(f"{path} is a zip-format torch checkpoint, not one of the seed's legacy .t7 files; "
                          f"convert it with the PyTorch that wrote it (torch.save(model.state_dict(), ...))")
@@ -267,7 +251,7 @@ def _read_legacy(data: bytes, path: Path) -> tuple[object, _Reader]:
     sys_info = load_restricted(stream, plain, what)
     if isinstance(sys_info, dict) and sys_info.get("little_endian") is False:
         raise UsageError(f"{path} was written on a big-endian machine; this reader handles little-endian files only")
-    reader = _Reader(what)
+    reader = Reader(what)
     obj = load_restricted(stream, _allowed_globals(), what, persistent_load=reader.persistent_load)
     keys = load_restricted(stream, plain, what)
     if not isinstance(keys, list):
@@ -286,82 +270,3 @@ def _read_legacy(data: bytes, path: Path) -> tuple[object, _Reader]:
         empty = torch.empty(0, dtype=storage.dtype)
         storage.data = torch.frombuffer(bytearray(raw), dtype=storage.dtype) if nbytes else empty
     return obj, reader
-
-
-class _Walk:
-    """Flattens a module tree into a state dict, as ``nn.Module.state_dict()`` orders it."""
-
-    def __init__(self, storages: dict[str, _Storage]):
-        self.storages = storages
-        self.seen: set[int] = set()
-        self.state: dict[str, torch.Tensor] = {}
-
-    def visit(self, module, prefix: str, depth: int) -> None:
-        if not isinstance(module, StandIn):
-            raise UsageError(f"checkpoint entry {prefix or 'net'} is not a module (found {type(module).__name__})")
-        if id(module) in self.seen:
-            raise UsageError(f"checkpoint module {prefix.rstrip('.') or 'net'} appears twice in the tree "
-                             f"(shared or cyclic modules: corrupt or hostile file)")
-        self.seen.add(id(module))
-        if len(self.seen) > MAX_MODULES or depth > MAX_DEPTH:
-            raise UsageError(f"checkpoint module tree is larger than any of the seed's nets "
-                             f"(over {MAX_MODULES} modules or {MAX_DEPTH} levels): corrupt or hostile file")
-        skip = getattr(module, "_non_persistent_buffers_set", None) or set()
-        if not isinstance(skip, (set, frozenset, list, tuple)):
-            raise UsageError(f"checkpoint module {prefix.rstrip('.') or 'net'} has a malformed buffer list")
-        for attr in ("_parameters", "_buffers"):
-            for name, value in self._items(module, attr, prefix):
-                if value is None or (attr == "_buffers" and name in skip):
-                    continue
-                if not isinstance(value, _LazyTensor):
-                    raise UsageError(f"checkpoint entry {prefix}{name} is not a tensor")
-                self.state[prefix + name] = value.materialize(self.storages)
-        for name, child in self._items(module, "_modules", prefix):
-            if child is not None:
-                self.visit(child, f"{prefix}{name}.", depth + 1)
-
-    @staticmethod
-    def _items(module, attr: str, prefix: str) -> list:
-        entries = getattr(module, attr, None) or {}
-        if not isinstance(entries, dict) or not all(isinstance(k, str) for k in entries):
-            raise UsageError(f"checkpoint module {prefix.rstrip('.') or 'net'} has a malformed {attr}")
-        return list(entries.items())
-
-
-def read_t7(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """What ``torch.load(path)['net'].state_dict()`` gives (the module inside a DataParallel wrapper),
-    without running anything from the file, plus ``{"acc", "epoch", "classes"}`` as recorded
-    (``classes``: the module class paths the file names)."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{path} not found") from None
-    obj, reader = _read_legacy(data, path)
-    if not isinstance(obj, dict) or "net" not in obj:
-        raise UsageError(f"{path} is not one of the seed's checkpoints (no 'net' entry)")
-    net = obj["net"]
-    if isinstance(net, StandIn) and net._origin.endswith(".DataParallel"):  # PR #4-era files pickled the wrapper
-        net = (getattr(net, "_modules", None) or {}).get("module")
-    walk = _Walk(reader.storages)
-    walk.visit(net, "", 0)
-    if not walk.state:
-        raise UsageError(f"{path} holds a module without parameters")
-    info = {"acc": obj.get("acc"), "epoch": obj.get("epoch"), "classes": sorted(reader.classes)}
-    if isinstance(info["acc"], _LazyTensor):  # 0.4-era runs stored acc as a tensor
-        info["acc"] = float(info["acc"].materialize(reader.storages).item())
-    if not isinstance(info["acc"], (int, float, type(None))) or not isinstance(info["epoch"], (int, type(None))):
-        raise UsageError(f"{path} records 'acc'/'epoch' of unexpected types (corrupt file)")
-    return walk.state, info
-
-
-def to_model_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The seed's state-dict names as this project's modules name them (only the depthwise conv differs)."""
-    return {_DEPTHWISE_KEY.sub(r"\1conv2.", key): value for key, value in state.items()}
-
-
-def load_t7(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
-    """(state dict under this project's names, {"acc", "epoch", "classes"}) of an original checkpoint;
-    UsageError otherwise."""
-    state, info = read_t7(path)
-    return to_model_keys(state), info
