@@ -14,7 +14,9 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from shiftnet.data import datasets as ds
 from shiftnet.data.datasets import CIFAR10, DatasetInfo
 
 
@@ -171,3 +173,23 @@ def train_tiny_run(tmp_path: Path, monkeypatch, *model_flags: str) -> Path:
                                       "--device", "cpu", "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out
+
+
+# Fixtures of the download tests (test_download*.py and test_pretrained.py import them).
+@pytest.fixture
+def server():
+    srv = Server()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch, server):
+    """A tiny CIFAR-10 archive served at /cifar.tar.gz and registered as the official one."""
+    files = tiny_cifar10_files()
+    archive = make_tar(tmp_path / "cifar-10-python.tar.gz", files)
+    server.files["/cifar.tar.gz"] = archive.read_bytes()
+    info = fake_info(files, archive, urls=[server.url("/missing.tar.gz"), server.url("/cifar.tar.gz")])
+    monkeypatch.setitem(ds.DATASETS, "cifar10", info)
+    monkeypatch.setenv("SHIFTNET_HTTP_TIMEOUT", "1")
+    return files, archive, info

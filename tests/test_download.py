@@ -8,7 +8,6 @@ import io
 import json
 import os
 import pickle
-import shutil
 import tarfile
 from pathlib import Path
 
@@ -19,31 +18,12 @@ from typer.testing import CliRunner
 from shiftnet.cli import app
 from shiftnet.data import datasets as ds
 from shiftnet.data import ensure_dataset, load_split, prepare_dataset
-from shiftnet.errors import RunError, UsageError
+from shiftnet.errors import UsageError
 
 from .conftest import stderr_of
-from .helpers import Server, fake_info, make_tar, make_zip, tiny_cifar10_files
+from .helpers import make_tar, server, tiny  # noqa: F401 - fixtures
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def server():
-    srv = Server()
-    yield srv
-    srv.close()
-
-
-@pytest.fixture
-def tiny(tmp_path, monkeypatch, server):
-    """A tiny CIFAR-10 archive served at /cifar.tar.gz and registered as the official one."""
-    files = tiny_cifar10_files()
-    archive = make_tar(tmp_path / "cifar-10-python.tar.gz", files)
-    server.files["/cifar.tar.gz"] = archive.read_bytes()
-    info = fake_info(files, archive, urls=[server.url("/missing.tar.gz"), server.url("/cifar.tar.gz")])
-    monkeypatch.setitem(ds.DATASETS, "cifar10", info)
-    monkeypatch.setenv("SHIFTNET_HTTP_TIMEOUT", "1")
-    return files, archive, info
 
 
 def test_download_verify_and_load(tiny, tmp_path, server):
@@ -233,66 +213,6 @@ def test_path_traversal_and_links_are_refused(tiny, tmp_path):
         assert not data_dir.exists() or list(data_dir.iterdir()) == []
 
 
-def test_404_and_unreachable_host_exit_1(tiny, tmp_path, server, monkeypatch):
-    monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
-    result = runner.invoke(
-        app, ["download", "cifar10", "--to", str(tmp_path / "d"), "--from", server.url("/nothing.tar.gz")]
-    )
-    assert result.exit_code == 1 and "HTTP 404" in stderr_of(result)
-    result = runner.invoke(app, ["download", "cifar10", "--to", str(tmp_path / "d"), "--from", "http://127.0.0.1:9/x.tar.gz"])
-    assert result.exit_code == 1 and "download failed" in stderr_of(result)
-
-
-def test_server_that_never_answers_times_out(tiny, tmp_path, server, monkeypatch):
-    monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
-    server.behaviour["/cifar.tar.gz"] = "hang"
-    with pytest.raises(RunError, match="download failed"):
-        prepare_dataset("cifar10", tmp_path / "data", server.url("/cifar.tar.gz"))
-    assert not (tmp_path / "data" / "cifar-10-batches-py").exists()
-
-
-@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
-def test_disk_full_during_extraction(tiny, tmp_path, monkeypatch):
-    """Every file the extraction writes goes to /dev/full: the kernel's real ENOSPC."""
-    from shiftnet.data import archives
-
-    _, archive, info = tiny
-    real_open = open
-
-    def full_disk_open(path, mode="r", *args, **kwargs):
-        return real_open("/dev/full" if "w" in mode else path, mode, *args, **kwargs)
-
-    monkeypatch.setattr(archives, "open", full_disk_open, raising=False)
-    result = runner.invoke(app, ["download", "cifar10", "--to", str(tmp_path / "data"), "--from", str(archive)])
-    assert result.exit_code == 1 and "disk full" in stderr_of(result), stderr_of(result)
-    assert list((tmp_path / "data").iterdir()) == []
-    # and when the free space is known to be too small, nothing is written at all
-    monkeypatch.undo()
-    monkeypatch.setitem(ds.DATASETS, "cifar10", info)
-    almost_full = shutil._ntuple_diskusage(10**9, 10**9, 1000)
-    monkeypatch.setattr("shiftnet.data.archives.shutil.disk_usage", lambda path: almost_full)
-    result = runner.invoke(app, ["download", "cifar10", "--to", str(tmp_path / "data"), "--from", str(archive)])
-    assert result.exit_code == 1 and "disk full: unpacking needs" in stderr_of(result), stderr_of(result)
-    assert list((tmp_path / "data").iterdir()) == []
-
-
-def test_interrupted_install_keeps_the_previous_verified_copy(tiny, tmp_path, monkeypatch):
-    files, archive, info = tiny
-    data_dir = tmp_path / "data"
-    test_only = {k: v for k, v in files.items() if k not in info.train_files}
-    prepare_dataset("cifar10", data_dir, str(make_tar(tmp_path / "test-only.tar.gz", test_only)))
-    assert ds.ready_splits(data_dir, info) == ["test"]  # so the full archive is installed over it
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr("shiftnet.data.prepare.verify_folder", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        prepare_dataset("cifar10", data_dir, str(archive))
-    assert sorted(p.name for p in data_dir.iterdir()) == [info.folder]  # no staging left behind
-    assert ds.ready_splits(data_dir, info) == ["test"]  # the previous verified copy, as it was
-
-
 def test_malicious_pickle_in_the_data_is_refused(tiny, tmp_path, monkeypatch):
     files, _, _ = tiny
     sentinel = tmp_path / "pwned"
@@ -319,41 +239,6 @@ def test_missing_dataset_message(tmp_path):
         load_split(tmp_path, "imagenet", train=True)
 
 
-def test_checkpoint_archives(tmp_path, server, monkeypatch):
-    from shiftnet.checkpoint import pretrained
-
-    payload = make_zip(tmp_path / "ck.zip", {"checkpoint/shiftresnet20_3.0.t7": b"x" * 100, "README.txt": b"hi"})
-    server.files["/ck.zip"] = payload.read_bytes()
-    result = runner.invoke(app, ["download", "checkpoints", "cifar10-resnet-small", "--to", str(tmp_path / "ck"),
-                                 "--from", server.url("/ck.zip")])
-    assert result.exit_code == 0, stderr_of(result)
-    digest = __import__("hashlib").sha256(payload.read_bytes()).hexdigest()
-    assert digest in result.stdout and "record it" in result.stdout
-    assert (tmp_path / "ck" / "cifar10-resnet-small" / "checkpoint" / "shiftresnet20_3.0.t7").read_bytes() == b"x" * 100
-    again = runner.invoke(app, ["download", "checkpoints", "cifar10-resnet-small", "--to", str(tmp_path / "ck")])
-    assert "already unpacked" in again.stdout
-    # a known sha256 that does not match is refused
-    entries = pretrained.registry()
-    bad = {k: (v if k != "cifar10-resnet-large" else pretrained.PretrainedArchive(**{**v.__dict__, "sha256": "0" * 64}))
-           for k, v in entries.items()}
-    monkeypatch.setattr(pretrained, "registry", lambda: bad)
-    result = runner.invoke(
-        app, ["download", "checkpoints", "cifar10-resnet-large", "--to", str(tmp_path / "ck"), "--from", str(payload)]
-    )
-    assert result.exit_code == 2 and "expected 0000" in stderr_of(result)
-    evil = make_zip(tmp_path / "evil.zip", {"../../outside.t7": b"x"})
-    result = runner.invoke(
-        app, ["download", "checkpoints", "cifar100-resnet-netwise", "--to", str(tmp_path / "ck"), "--from", str(evil)]
-    )
-    assert result.exit_code == 2 and "outside the target folder" in stderr_of(result)
-    link = make_zip(tmp_path / "link.zip", {}, symlinks={"a.t7": "/etc/passwd"})
-    result = runner.invoke(
-        app, ["download", "checkpoints", "cifar100-resnet-blockwise", "--to", str(tmp_path / "ck"), "--from", str(link)]
-    )
-    assert result.exit_code == 2 and "link" in stderr_of(result)
-    assert runner.invoke(app, ["download", "checkpoints", "nope"]).exit_code == 2
-
-
 @pytest.mark.realdata
 def test_real_cifar_archives(shared_data, tmp_path):
     result = prepare_dataset("cifar10", tmp_path, str(shared_data / "cifar-10-python.tar.gz"))
@@ -363,50 +248,6 @@ def test_real_cifar_archives(shared_data, tmp_path):
     result = prepare_dataset("cifar100", tmp_path, str(shared_data / "cifar-100-python-test-only.tar.gz"))
     assert result["splits"] == ["test"]
     assert load_split(tmp_path, "cifar100", train=False)[1].max() == 99
-
-
-def test_mirrors_from_the_environment(tiny, tmp_path, server, monkeypatch):
-    _, archive, info = tiny
-    server.files["/mirror/cifar-10-python.tar.gz"] = archive.read_bytes()
-    monkeypatch.setitem(
-        ds.DATASETS, "cifar10", ds.DatasetInfo(**{**info.__dict__, "urls": (server.url("/down.tar.gz"),)})
-    )
-    monkeypatch.setenv("SHIFTNET_CIFAR_MIRRORS", server.url("/mirror/"))
-    monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
-    assert prepare_dataset("cifar10", tmp_path / "data")["splits"] == ["train", "test"]
-    assert [p for p, _ in server.requests][-1] == "/mirror/cifar-10-python.tar.gz"
-
-
-def test_first_use_download_failure_says_how_to_fetch(tmp_path, monkeypatch):
-    from shiftnet.data import ensure_dataset
-
-    info = ds.DATASETS["cifar10"]
-    monkeypatch.setitem(ds.DATASETS, "cifar10", ds.DatasetInfo(**{**info.__dict__, "urls": ("http://127.0.0.1:9/c.tar.gz",)}))
-    monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
-    with pytest.raises(RunError, match="shiftnet download cifar10 --to .* --from ARCHIVE_OR_URL"):
-        ensure_dataset("cifar10", tmp_path, "train")
-
-
-def test_download_caps_refuse_big_and_endless_servers(tiny, tmp_path, server, monkeypatch):
-    _, archive, _ = tiny
-    monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
-    data = archive.read_bytes()
-    cap = len(data) - 1  # one byte short of the archive
-    monkeypatch.setattr("shiftnet.data.prepare.CIFAR_MAX_DOWNLOAD", cap)
-    server.files["/big.tar.gz"] = data
-    server.files["/endless.tar.gz"] = data[:1000]
-    server.behaviour["/endless.tar.gz"] = "endless"
-    for path, message in (("/big.tar.gz", "announces"), ("/endless.tar.gz", "sent more than")):
-        data_dir = tmp_path / path.strip("/")
-        result = runner.invoke(app, ["download", "cifar10", "--to", str(data_dir), "--from", server.url(path)])
-        err = stderr_of(result)
-        assert result.exit_code == 1 and message in err and "cap" in err, err
-        assert list(data_dir.iterdir()) == []  # no .part left, nothing else either
-        assert [p for p, _ in server.requests].count(path) == 1  # not retried: it would do it again
-    # the real cap passes a real-sized file
-    monkeypatch.setattr("shiftnet.data.prepare.CIFAR_MAX_DOWNLOAD", len(data))
-    ok = runner.invoke(app, ["download", "cifar10", "--to", str(tmp_path / "ok"), "--from", server.url("/big.tar.gz")])
-    assert ok.exit_code == 0, stderr_of(ok)
 
 
 @pytest.mark.realdata

@@ -1,6 +1,7 @@
-"""An original .t7 records no data set: the pretrained registry gives it for a file that ``shiftnet
-download checkpoints`` unpacked (eval, convert, load_model need no flag), and any other .t7 needs
---dataset, asked for in one line. No file name is read for it."""
+"""The pretrained registry: ``shiftnet download checkpoints`` fetches, checks and unpacks an archive
+safely, and an original .t7 it unpacked gets its data set from the registry (eval, convert and
+load_model need no flag), while any other .t7 needs --dataset, asked for in one line. No file name
+is read for a data set."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ import pytest
 from typer.testing import CliRunner
 
 from shiftnet import load_model
-from shiftnet.checkpoint import load_checkpoint
+from shiftnet.checkpoint import load_checkpoint, pretrained
 from shiftnet.cli import app
 
 from . import legacy_writer as lw
 from .conftest import stderr_of
-from .helpers import make_zip
+from .helpers import make_zip, server  # noqa: F401 - server: a fixture
 from .runs import data_dir, one_line  # noqa: F401 - data_dir: a fixture
 
 runner = CliRunner()
@@ -74,3 +75,36 @@ def test_a_t7_of_unknown_origin_needs_dataset(archives, data_dir, tmp_path):  # 
                                  "--dataset", "cifar10"])
     assert result.exit_code == 0, stderr_of(result)
     assert load_checkpoint(tmp_path / "c.safetensors")[2]["dataset"] == "cifar10"  # recorded from now on
+
+
+def test_checkpoint_archives(tmp_path, server, monkeypatch):
+    payload = make_zip(tmp_path / "ck.zip", {"checkpoint/shiftresnet20_3.0.t7": b"x" * 100, "README.txt": b"hi"})
+    server.files["/ck.zip"] = payload.read_bytes()
+    result = runner.invoke(app, ["download", "checkpoints", "cifar10-resnet-small", "--to", str(tmp_path / "ck"),
+                                 "--from", server.url("/ck.zip")])
+    assert result.exit_code == 0, stderr_of(result)
+    digest = __import__("hashlib").sha256(payload.read_bytes()).hexdigest()
+    assert digest in result.stdout and "record it" in result.stdout
+    assert (tmp_path / "ck" / "cifar10-resnet-small" / "checkpoint" / "shiftresnet20_3.0.t7").read_bytes() == b"x" * 100
+    again = runner.invoke(app, ["download", "checkpoints", "cifar10-resnet-small", "--to", str(tmp_path / "ck")])
+    assert "already unpacked" in again.stdout
+    # a known sha256 that does not match is refused
+    entries = pretrained.registry()
+    bad = {k: (v if k != "cifar10-resnet-large" else pretrained.PretrainedArchive(**{**v.__dict__, "sha256": "0" * 64}))
+           for k, v in entries.items()}
+    monkeypatch.setattr(pretrained, "registry", lambda: bad)
+    result = runner.invoke(
+        app, ["download", "checkpoints", "cifar10-resnet-large", "--to", str(tmp_path / "ck"), "--from", str(payload)]
+    )
+    assert result.exit_code == 2 and "expected 0000" in stderr_of(result)
+    evil = make_zip(tmp_path / "evil.zip", {"../../outside.t7": b"x"})
+    result = runner.invoke(
+        app, ["download", "checkpoints", "cifar100-resnet-netwise", "--to", str(tmp_path / "ck"), "--from", str(evil)]
+    )
+    assert result.exit_code == 2 and "outside the target folder" in stderr_of(result)
+    link = make_zip(tmp_path / "link.zip", {}, symlinks={"a.t7": "/etc/passwd"})
+    result = runner.invoke(
+        app, ["download", "checkpoints", "cifar100-resnet-blockwise", "--to", str(tmp_path / "ck"), "--from", str(link)]
+    )
+    assert result.exit_code == 2 and "link" in stderr_of(result)
+    assert runner.invoke(app, ["download", "checkpoints", "nope"]).exit_code == 2
