@@ -24,8 +24,9 @@ from .models.names import parse_model_name
 from .presets import find_preset, preset_names
 
 __all__: list[str] = []
+# timm's train.py and validate.py pass these; ours have no such knobs, so only their no-op values are accepted
 NO_EFFECT = {"drop_rate": 0.0, "drop_path_rate": None, "drop_block_rate": None, "global_pool": None,
-             "bn_momentum": None, "bn_eps": None}  # timm's train.py passes these; ours have no such knobs
+             "bn_momentum": None, "bn_eps": None, "in_chans": 3, "scriptable": False}
 
 
 def cifar_pretrained_cfg(num_classes: int) -> dict:
@@ -49,6 +50,7 @@ def _entrypoint(name: str):
             raise ValueError(f"{name} takes no {', '.join(sorted(unknown))} (CIFAR ResNets of the original)")
         spec = parse_model_name(name, **({"num_classes": kwargs["num_classes"]} if kwargs.get("num_classes") else {}))
         model = create_model(spec)
+        model.num_classes = spec.num_classes  # validate.py reads it when --num-classes is not given
         model.pretrained_cfg = model.default_cfg = {**cifar_pretrained_cfg(spec.num_classes),
                                                     **(pretrained_cfg_overlay or {})}
         return model

@@ -9,6 +9,9 @@ The run itself is real: 30 SGD steps of ShiftResNet20 a = c on the real training
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +116,49 @@ def test_exported_onnx_file_scores_the_runs_predictions(real_run, tmp_path):
     session = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
     logits = session.run(None, {session.get_inputs()[0].name: images.numpy()})[0]
     _check_against_eval(torch.from_numpy(logits).argmax(1), labels, row)
+
+
+# What timm's validate.py does, in its own calls (create_model with the keywords validate.py passes, timm's
+# checkpoint loader, timm's torchvision-backed dataset and loader, timm's accuracy): run through
+# ``python -m shiftnet.timm_script`` exactly as the real validate.py would be run.
+VALIDATE_LIKE = """
+import json, sys
+import torch
+from timm.data import create_dataset, create_loader, resolve_data_config
+from timm.models import create_model, load_checkpoint
+from timm.utils import accuracy
+model_name, checkpoint, data_dir = sys.argv[1:4]
+model = create_model(model_name, pretrained=False, num_classes=None, in_chans=3, global_pool=None, scriptable=False)
+load_checkpoint(model, checkpoint)
+config = resolve_data_config({}, model=model)
+dataset = create_dataset(root=data_dir, name="torch/cifar10", split="test", download=False)
+loader = create_loader(dataset, input_size=config["input_size"], batch_size=500, use_prefetcher=False,
+                       interpolation=config["interpolation"], mean=config["mean"], std=config["std"], num_workers=0,
+                       crop_pct=config["crop_pct"], crop_mode=config["crop_mode"], device=torch.device("cpu"))
+correct = total = 0
+model.eval()
+with torch.no_grad():
+    for images, labels in loader:
+        logits = model(images)
+        correct += accuracy(logits, labels, topk=(1,))[0].item() * len(labels) / 100
+        total += len(labels)
+print(json.dumps({"top1": 100 * correct / total, "total": total, "num_classes": model.num_classes}))
+"""
+
+
+@pytest.mark.realdata
+def test_timm_scripts_run_our_models_through_the_runner(real_run, tmp_path):
+    pytest.importorskip("timm")
+    data, out, row = real_run
+    script = tmp_path / "validate_like.py"
+    script.write_text(VALIDATE_LIKE)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "shiftnet.timm_script", str(script), "shiftresnet20_e1",
+                           str(out / "final.safetensors"), str(data)], capture_output=True, text=True, env=env,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["total"] == 10_000 and result["num_classes"] == 10
+    assert abs(result["top1"] - row["accuracy"]) < 1e-6, (result, row["accuracy"])
+    usage = subprocess.run([sys.executable, "-m", "shiftnet.timm_script"], capture_output=True, text=True, env=env)
+    assert usage.returncode == 2 and "usage: python -m shiftnet.timm_script SCRIPT.py" in usage.stderr
