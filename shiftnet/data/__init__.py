@@ -1,5 +1,4 @@
-"""Data: CIFAR-10/100 download + verification, fast tensor loading and batched augmentation, and the
-registry of pretrained checkpoint archives."""
+"""Data: CIFAR-10/100 download + verification, fast tensor loading and batched augmentation."""
 
 from .datasets import CIFAR10, CIFAR100, DATASETS, SEED_MEAN, SEED_STD, default_data_dir, get_dataset, load_split
 from .loader import CifarLoader, epoch_plan
