@@ -1,12 +1,15 @@
 """torch.hub entry points: ``torch.hub.load(REPO, "shiftresnet20", expansion=3, checkpoint_path=...)``.
 
-One entry per model family at the original's three depths; keyword arguments are ``ModelSpec``'s
-fields (expansion, reduction, reduction_mode, shortcut_rule, num_classes). With ``checkpoint_path``
-(a run folder, ``.safetensors``, ``last.pt`` or original ``.t7``) the weights are loaded as
-``shiftnet.load_model`` loads them, with ``.spec`` and ``.pretrained_cfg`` (mean, std, input size)
-attached; a checkpoint of another architecture than the entry's is refused. ``source="local"`` works
-offline from a checkout.
+One entry per registered architecture at the original's three depths (``shiftnet.models.list_models``:
+resnet20 ... depthwiseresnet110), made from the model registry, so a new architecture gets its entries
+without an edit here. Keyword arguments are ``ModelSpec``'s fields (expansion, reduction,
+reduction_mode, shortcut_rule, num_classes). With ``checkpoint_path`` (a run folder, ``.safetensors``,
+``last.pt`` or original ``.t7``) the weights are loaded as ``shiftnet.load_model`` loads them, with
+``.spec`` and ``.pretrained_cfg`` (mean, std, input size) attached; a checkpoint of another
+architecture than the entry's is refused. ``source="local"`` works offline from a checkout.
 """
+
+import shiftnet.models as _models  # a private name: torch.hub lists every public callable here as an entry
 
 dependencies = ["torch", "safetensors", "yaml"]
 
@@ -28,31 +31,17 @@ def _entry(arch: str, depth: int, checkpoint_path=None, **fields):
     return model
 
 
-def resnet20(**kwargs):
-    """CIFAR ResNet20 (kwargs: reduction, reduction_mode, shortcut_rule, num_classes, checkpoint_path)."""
-    return _entry("resnet", 20, **kwargs)
+def _make_entry(name: str):
+    fields = _models.name_fields(name)
+
+    def entry(**kwargs):
+        return _entry(fields["arch"], fields["depth"], **kwargs)
+
+    entry.__name__ = entry.__qualname__ = name
+    entry.__doc__ = (f"CIFAR {name} (kwargs: the ModelSpec fields its architecture takes, e.g. expansion or "
+                     f"reduction; num_classes; checkpoint_path).")
+    return entry
 
 
-def resnet56(**kwargs):
-    """CIFAR ResNet56 (kwargs as resnet20)."""
-    return _entry("resnet", 56, **kwargs)
-
-
-def resnet110(**kwargs):
-    """CIFAR ResNet110 (kwargs as resnet20)."""
-    return _entry("resnet", 110, **kwargs)
-
-
-def shiftresnet20(**kwargs):
-    """ShiftResNet20 (kwargs: expansion, default 1; num_classes; checkpoint_path)."""
-    return _entry("shiftresnet", 20, **kwargs)
-
-
-def shiftresnet56(**kwargs):
-    """ShiftResNet56 (kwargs as shiftresnet20)."""
-    return _entry("shiftresnet", 56, **kwargs)
-
-
-def shiftresnet110(**kwargs):
-    """ShiftResNet110 (kwargs as shiftresnet20)."""
-    return _entry("shiftresnet", 110, **kwargs)
+for _name in _models.list_models():
+    globals()[_name] = _make_entry(_name)

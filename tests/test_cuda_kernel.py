@@ -123,7 +123,7 @@ def test_shiftconv_under_torch_compile_matches_eager():
     from shiftnet.models import ShiftConv
 
     torch._dynamo.reset()
-    block = ShiftConv(16, 32, stride=2, expansion=3).cuda().eval()
+    block = ShiftConv(16, 32, stride=2, mid=96).cuda().eval()
     x = torch.randn(8, 16, 32, 32, device="cuda")
     with torch.no_grad():
         eager = block(x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 
 import shiftnet
 from shiftnet.cli import app
-from shiftnet.models import count_params
+from shiftnet.models import count_params, list_models
 
 from .helpers import train_tiny_run
 
@@ -49,3 +50,13 @@ def test_checkpoint_path_loads_a_runs_weights_and_refuses_another_architecture(t
 def test_version_flag():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.stdout.strip() == f"shiftnet {shiftnet.__version__}"
+
+
+def test_every_registered_family_has_entries():
+    """The entries torch.hub lists (public callables of hubconf.py, as ``torch.hub.list`` finds them)."""
+    spec = importlib.util.spec_from_file_location("hubconf", ROOT / "hubconf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    entries = [name for name in dir(module) if callable(getattr(module, name)) and not name.startswith("_")]
+    assert sorted(entries) == sorted(list_models())
+    assert hub("depthwiseresnet20", reduction=2).spec.name == "depthwiseresnet20_r2_block"

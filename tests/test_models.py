@@ -156,7 +156,7 @@ def test_state_dict_keys_match_the_original_layout():
 
 def test_shiftconv_forward_is_the_seed_formula():
     torch.manual_seed(0)
-    block = ShiftConv(16, 32, stride=2, expansion=3).eval()
+    block = ShiftConv(16, 32, stride=2, mid=96).eval()  # a = 3c: M = 3 x 32
     for bn in (block.bn1, block.bn2, block.shortcut[1]):
         bn.running_mean.uniform_(-1, 1)
         bn.running_var.uniform_(0.5, 2)

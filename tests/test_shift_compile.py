@@ -63,7 +63,7 @@ def test_shift_is_fused_into_bn_relu_and_their_backward():
     and the backward kernel of ReLU/BN reads the gradient through the transposed shift."""
     torch._dynamo.reset()
     torch.manual_seed(0)
-    block = ShiftConv(16, 16, stride=1, expansion=1.0)
+    block = ShiftConv(16, 16, stride=1, mid=16)
     compiled = torch.compile(block, fullgraph=True)
     x = torch.randn(4, 16, 8, 8, requires_grad=True)
 
@@ -84,7 +84,7 @@ def test_compiled_shiftconv_training_step_matches_eager():
     order), so the measured difference is bounded at float32 rounding level."""
     torch._dynamo.reset()
     torch.manual_seed(0)
-    eager_block = ShiftConv(16, 32, stride=2, expansion=3.0)
+    eager_block = ShiftConv(16, 32, stride=2, mid=96)
     block = copy.deepcopy(eager_block)
     compiled = torch.compile(block, fullgraph=True)
     x = torch.randn(8, 16, 16, 16)

@@ -2,6 +2,8 @@
 
 Attribute names (``conv1``, ``bn1``, ``shift2``, ``conv2``, ``bn2``, ``shortcut``) are those of the
 original modules so that the original checkpoints' state dicts load key for key (docs/original.md#skeleton).
+Every block takes ``(in_planes, planes, stride, mid=, shortcut_rule=)``: the inner width comes from
+the spec's knob (``knobs.py``) and is never recomputed here; ``archs.py`` lists each block's layers.
 """
 
 from __future__ import annotations
@@ -61,19 +63,20 @@ class ShiftConv(nn.Module):
 
     ReLU(BN(conv1x1_stride(shift(ReLU(BN(conv1x1(x))))))) + shortcut(x): the ReLU comes *before* the
     residual add and there is none after it, so block outputs can be negative. The shift runs at
-    the input resolution; the stride sits in the second 1x1 conv. M = int(e·C), C = output width.
+    the input resolution; the stride sits in the second 1x1 conv. ``mid`` is the inner width M, which
+    the spec computes (int(e·C), C = output width); the original always used the current shortcut rule.
     """
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, expansion: float = 1.0,
-                 shift_impl: str | None = None):
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, mid: int | None = None,
+                 shortcut_rule: str = "current", shift_impl: str | None = None):
         super().__init__()
-        mid = int(planes * expansion)
+        mid = planes if mid is None else mid
         self.conv1 = nn.Conv2d(in_planes, mid, kernel_size=1, bias=False)
         self.bn1 = nn.BatchNorm2d(mid)
         self.shift2 = Shift(kernel_size=3, dilation=1, impl=shift_impl)
         self.conv2 = nn.Conv2d(mid, planes, kernel_size=1, stride=stride, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        projection = needs_projection(in_planes, planes, mid, stride, "current")
+        projection = needs_projection(in_planes, planes, mid, stride, shortcut_rule)
         self.shortcut = make_shortcut(in_planes, planes, stride, projection)
 
     def forward(self, x: Tensor) -> Tensor:

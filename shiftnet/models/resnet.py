@@ -1,7 +1,7 @@
 """The 3-stage CIFAR ResNet skeleton shared by every model (docs/original.md#skeleton), in the spirit of nanoGPT.
 
 stem conv3x3 -> BN -> ReLU, three stages of n blocks (strides 1, 2, 2), 8x8 average pool, linear.
-Which block fills the stages is decided by the ModelSpec's arch; everything else is common.
+Which block fills the stages is the arch's registry entry (``archs.py``); everything else is common.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..kernels.op import check_impl
-from .blocks import BasicBlock, DepthwiseBlock, ShiftConv
+from .archs import get_arch
 from .spec import ModelSpec
 
 
 class CifarResNet(nn.Module):
-    """ResNet / ShiftResNet / DepthwiseResNet for 32x32 inputs, built from a validated ModelSpec."""
+    """Any registered architecture (ResNet, ShiftResNet, DepthwiseResNet, ...) for 32x32 inputs, from a ModelSpec."""
 
     def __init__(self, spec: ModelSpec, shift_impl: str | None = None):
         super().__init__()
@@ -32,10 +32,8 @@ class CifarResNet(nn.Module):
 
     def _make_block(self, in_planes: int, planes: int, stride: int) -> nn.Module:
         spec = self.spec
-        if spec.arch == "shiftresnet":
-            return ShiftConv(in_planes, planes, stride, expansion=spec.expansion, shift_impl=self.shift_impl)
-        block = DepthwiseBlock if spec.arch == "depthwiseresnet" else BasicBlock
-        return block(in_planes, planes, stride, mid=spec.mid_width(planes), shortcut_rule=spec.shortcut_rule)
+        return get_arch(spec.arch).make_block(in_planes, planes, stride, spec.mid_width(planes), spec.shortcut_rule,
+                                              self.shift_impl)
 
     def _make_stage(self, planes: int, stride: int) -> nn.Sequential:
         blocks = []

@@ -13,11 +13,13 @@ import math
 from dataclasses import dataclass
 
 from ..errors import short_repr
+from .archs import get_arch, registered
+from .knobs import BASE_WIDTHS, EXPANSION
 
-ARCHS = ("resnet", "shiftresnet", "depthwiseresnet")
 REDUCTION_MODES = ("block", "net")
 SHORTCUT_RULES = ("current", "legacy")
-BASE_WIDTHS = (16, 32, 64)
+DEFAULT_ARCH = "shiftresnet"  # the project's subject: ``train --depth 56`` and ``params --depth 56`` build it
+IMAGE_SIZE = 32
 # Far above every model of the paper (ShiftResNet110 at a = 9c has about 3 M parameters), far below
 # what exhausts a machine: a spec beyond it is refused before any tensor is allocated.
 MAX_PARAMS = 100_000_000
@@ -26,11 +28,26 @@ MAX_PARAMS = 100_000_000
 IMAGENET_DEPTHS = (50, 152, 200)
 
 
+def check_known_keys(given, valid, what: str, *, prefix: str = "", valid_label: str = "valid",
+                     error: type[Exception] = ValueError) -> None:
+    """The one check for keys that a mapping may hold (config sections, spec fields, model options):
+    ``error("unknown <what> <keys>; <valid_label>: <valid>")``. Keys may be anything YAML or JSON
+    allows, of any length, so each is shown shortened."""
+    valid = list(valid)
+    unknown = [key for key in given if key not in valid]
+    if unknown:
+        shown = ", ".join(sorted(prefix + (key if isinstance(key, str) and len(key) <= 40 else
+                                           key[:37] + "..." if isinstance(key, str) else short_repr(key, 40))
+                                 for key in unknown))
+        raise error(f"unknown {what} {shown}; {valid_label}: {', '.join(valid)}")
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """What to build. ``expansion`` is None for the ResNets; ``reduction`` None means 1 (unused)."""
+    """What to build. ``expansion`` is None for the ResNets; ``reduction`` None means 1 (unused).
+    Which fields an arch takes, and its inner-width rule, are its registry entry's (``archs.py``)."""
 
-    arch: str = "resnet"
+    arch: str = DEFAULT_ARCH
     depth: int = 20
     expansion: float | None = None
     reduction: float | None = None
@@ -47,7 +64,7 @@ class ModelSpec:
         """Arch and depth plus the knobs that differ from the plain model, e.g. ``shiftresnet20_e3``;
         ``models.names.parse_model_name`` reads every such name back into the same spec."""
         base = f"{self.arch}{self.depth}"
-        if self.expansion is not None and self.arch == "shiftresnet":
+        if self.expansion is not None:
             base += f"_e{_fmt(self.expansion)}"
         if self.reduction not in (None, 1, 1.0):
             base += f"_r{_fmt(self.reduction)}_{self.reduction_mode}"
@@ -58,6 +75,11 @@ class ModelSpec:
         return base
 
     @property
+    def knob(self) -> str:
+        """The width knob as tables label it: ``a=3c``, ``a=c``, ``r=12 (legacy)``, ``r=2.9 (net)``, ``original``."""
+        return get_arch(self.arch).knob.label(self)
+
+    @property
     def stage_widths(self) -> tuple[int, int, int]:
         """Output widths W1, W2, W3: int(16/s) etc. with s = sqrt(r) in net mode (docs/original.md#reductions)."""
         if self.reduction_mode == "net" and self.reduction is not None:
@@ -66,51 +88,46 @@ class ModelSpec:
         return BASE_WIDTHS
 
     def mid_width(self, out_width: int) -> int:
-        """M of a block whose output width is C: int(e·C) for shift, int((1/r)·C) in block mode."""
-        if self.arch == "shiftresnet":
-            return int(out_width * (self.expansion if self.expansion is not None else 1.0))
-        if self.reduction is not None and self.reduction_mode == "block":
-            return int((1.0 / self.reduction) * out_width)
-        return out_width
+        """M of a block whose output width is C, by the arch's knob (``knobs.py``)."""
+        return get_arch(self.arch).knob.mid_width(self, out_width)
+
+    def counts(self, image_size: int = IMAGE_SIZE) -> tuple[int, int]:
+        """(parameters, MACs for one image) of the model this spec builds, from the layer shapes alone
+        (docs/original.md#counting), so that nothing is built to count; tests hold both to the built
+        models and to the hook-based ``count_macs``."""
+        arch = get_arch(self.arch)
+        w1, w2, w3 = self.stage_widths
+        params = 27 * w1 + 2 * w1 + w3 * self.num_classes + self.num_classes  # stem conv + BN, linear head
+        macs = image_size * image_size * w1 * 27 + w3 * self.num_classes
+        in_planes, size = w1, image_size
+        for planes, stride in ((w1, 1), (w2, 2), (w3, 2)):  # a stage: its first block, then n - 1 equal ones
+            mid = self.mid_width(planes)
+            first = arch.block_counts(in_planes, planes, stride, mid, self.shortcut_rule, size)
+            size = (size - 1) // stride + 1
+            rest = arch.block_counts(planes, planes, 1, mid, self.shortcut_rule, size)
+            params += first[0] + (self.blocks_per_stage - 1) * rest[0]
+            macs += first[1] + (self.blocks_per_stage - 1) * rest[1]
+            in_planes = planes
+        return params, macs
 
     def parameter_count(self) -> int:
-        """Parameters of the model this (validated) spec builds, from the layer shapes alone, so that
-        the size limit is checked without building anything; a test holds it to the built models."""
-        w1, w2, w3 = self.stage_widths
-        total = 27 * w1 + 2 * w1 + w3 * self.num_classes + self.num_classes  # stem conv + BN, linear head
-        in_planes = w1
-        for planes, stride in ((w1, 1), (w2, 2), (w3, 2)):
-            total += self._block_parameters(in_planes, planes, stride)
-            total += (self.blocks_per_stage - 1) * self._block_parameters(planes, planes, 1)
-            in_planes = planes
-        return total
+        return self.counts()[0]
 
-    def _block_parameters(self, cin: int, c: int, stride: int) -> int:
-        m = self.mid_width(c)
-        if self.arch == "shiftresnet":  # 1x1, BN, shift (none), 1x1, BN; shortcut always "current"
-            body, rule = cin * m + 2 * m + m * c + 2 * c, "current"
-        elif self.arch == "depthwiseresnet":  # 1x1, BN, depthwise 3x3, BN, 1x1, BN
-            body, rule = cin * m + 2 * m + 9 * m + 2 * m + m * c + 2 * c, self.shortcut_rule
-        else:  # 3x3, BN, 3x3, BN
-            body, rule = 9 * cin * m + 2 * m + 9 * m * c + 2 * c, self.shortcut_rule
-        projection = stride != 1 or cin != (m if rule == "legacy" else c)
-        return body + (cin * c + 2 * c if projection else 0)
+    def mac_count(self, image_size: int = IMAGE_SIZE) -> int:
+        return self.counts(image_size)[1]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "ModelSpec":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown model field(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        check_known_keys(data, sorted(f.name for f in dataclasses.fields(cls)), "model field(s)")
         return cls(**data).validated()
 
     def validated(self) -> "ModelSpec":
-        """Normalise (shift expansion defaults to 1, reduction 1 -> None) and check every field."""
-        if self.arch not in ARCHS:
-            raise ValueError(f"unknown arch {short_repr(self.arch)}; choose one of {', '.join(ARCHS)}")
+        """Normalise (expansion defaults to 1, reduction 1 -> None, knobs that change nothing to their
+        defaults, so that one net has one name) and check every field against the arch's entry."""
+        arch = get_arch(self.arch)
         if isinstance(self.depth, bool) or not isinstance(self.depth, int) or self.depth < 8 or (self.depth - 2) % 6:
             raise ValueError(f"depth must be 6n+2 with n >= 1 (8, 14, 20, 26, ..., 56, 110), "
                              f"got {short_repr(self.depth)}")
@@ -126,29 +143,30 @@ class ModelSpec:
                              f"got {short_repr(self.shortcut_rule)}")
         if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 1:
             raise ValueError(f"num_classes must be a positive integer, got {short_repr(self.num_classes)}")
-        spec = self
+        if self.shortcut_rule not in arch.shortcut_rules:
+            others = ", ".join(a.name for a in registered() if self.shortcut_rule in a.shortcut_rules)
+            raise ValueError(f"shortcut_rule {self.shortcut_rule!r} does not exist for {arch.name} (only for the "
+                             f"block-reduced {others}); use {' or '.join(map(repr, arch.shortcut_rules))}")
         expansion, reduction = self.expansion, self.reduction
         if reduction is not None:
             if not _positive_number(reduction):
                 raise ValueError(f"reduction must be a positive number, got {short_repr(reduction)}")
-            if float(reduction) == 1.0:
-                reduction = None
-        if self.arch == "shiftresnet":
-            expansion = 1.0 if expansion is None else expansion
+            reduction = None if float(reduction) == 1.0 else float(reduction)
+        if arch.knob is EXPANSION:
+            expansion = EXPANSION.default if expansion is None else expansion
             if not _positive_number(expansion):
                 raise ValueError(f"expansion must be a positive number, got {short_repr(expansion)}")
             if reduction is not None:
-                raise ValueError("shiftresnet takes --expansion, not --reduction (the original asserts reduction == 1)")
-            if self.shortcut_rule != "current":
-                raise ValueError("shortcut_rule 'legacy' only exists for the block-reduced ResNets; use 'current'")
+                raise ValueError(f"{arch.name} takes --expansion, not --reduction")
             expansion = float(expansion)
         elif expansion is not None:
-            raise ValueError(f"--expansion applies to shiftresnet only; {self.arch} takes --reduction")
-        if self.arch == "depthwiseresnet" and self.reduction_mode != "block":
-            raise ValueError("depthwiseresnet supports reduction_mode 'block' only")
+            takers = ", ".join(a.name for a in registered() if a.knob is EXPANSION)
+            raise ValueError(f"--expansion applies to {takers} only; {arch.name} takes --{arch.knob.field}")
+        spec = dataclasses.replace(self, expansion=expansion, reduction=reduction)
         if reduction is None:  # no reduction: the inner width is the output width, so neither knob changes the net
             spec = dataclasses.replace(spec, reduction_mode="block", shortcut_rule="current")
-        spec = dataclasses.replace(spec, expansion=expansion, reduction=None if reduction is None else float(reduction))
+        elif spec.reduction_mode not in arch.reduction_modes:
+            raise ValueError(f"{arch.name} supports reduction_mode {' or '.join(map(repr, arch.reduction_modes))} only")
         widths = spec.stage_widths
         mids = [spec.mid_width(w) for w in widths]
         if min(widths) < 1 or min(mids) < 1:
@@ -182,3 +200,13 @@ def _fmt(value: float) -> str:
     reads back into the same spec."""
     short = f"{value:g}"
     return short if float(short) == value else repr(float(value))
+
+
+def architecture_key(spec: ModelSpec) -> tuple:
+    """What determines the network's body (the head's class count left out): equal keys build identical
+    modules, e.g. r = 11 and r = 12 on ResNet20, or the legacy rule where no inner width shrinks."""
+    spec = spec.validated()
+    widths = spec.stage_widths
+    mids = tuple(spec.mid_width(w) for w in widths)
+    legacy = spec.shortcut_rule == "legacy" and mids != widths
+    return spec.arch, spec.depth, widths, mids, legacy
