@@ -1,7 +1,7 @@
 """Write shiftnet/presets/<dataset>/*.yaml: one preset per row of the seed README's tables.
 
 Run from the repository root: python scripts/make_presets.py. tests/test_presets.py checks that the
-committed files are exactly what this prints, so the presets cannot drift from shiftnet.report.
+committed files are exactly what this prints, so the presets cannot drift from shiftnet.published.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from shiftnet.report import preset_rows  # noqa: E402
+from shiftnet.presets.rows import preset_rows  # noqa: E402
 
 
 def render(preset: dict) -> str:

@@ -11,10 +11,9 @@ from pathlib import Path
 
 from .errors import RunError, UsageError
 from .fileio import atomic_path
-from .models import ModelSpec, count_params, create_model
-from .report import SEED_C10_JAN2018, SEED_C100_SHIFT, SEED_ORIGINAL
+from .models import ModelSpec
+from .published import EXPANSIONS, SEED_C10_JAN2018, SEED_C100_SHIFT, SEED_ORIGINAL
 
-EXPANSIONS = {"c": 1, "3c": 3, "6c": 6, "9c": 9}
 COLORS = {20: "tab:blue", 56: "tab:orange", 110: "tab:green"}
 
 
@@ -34,17 +33,20 @@ def seed_points(dataset: str) -> list[dict]:
     classes = 10 if dataset == "cifar10" else 100
     points = []
     for (depth, a), (shift_acc, resnet_acc, r) in SEED_C10_JAN2018.items():
-        e = EXPANSIONS[a]
         shift = shift_acc if dataset == "cifar10" else SEED_C100_SHIFT[(depth, a)]
         points.append({"family": "ShiftResNet", "depth": depth, "label": a, "accuracy": shift,
-                       "params": count_params(create_model(ModelSpec("shiftresnet", depth, expansion=float(e), num_classes=classes)))})
+                       "params": _params("shiftresnet", depth, classes, expansion=float(EXPANSIONS[a]))})
         if dataset == "cifar10" and r is not None:
             points.append({"family": "ResNet (reduced)", "depth": depth, "label": f"r={r:g}", "accuracy": resnet_acc,
-                           "params": count_params(create_model(ModelSpec("resnet", depth, reduction=r, num_classes=classes)))})
+                           "params": _params("resnet", depth, classes, reduction=r)})
     for depth, (_, c10, c100) in SEED_ORIGINAL.items():
-        points.append({"family": "ResNet (original)", "depth": depth, "label": "", "accuracy": c10 if dataset == "cifar10" else c100,
-                       "params": count_params(create_model(ModelSpec("resnet", depth, num_classes=classes)))})
+        points.append({"family": "ResNet (original)", "depth": depth, "label": "",
+                       "accuracy": c10 if dataset == "cifar10" else c100, "params": _params("resnet", depth, classes)})
     return points
+
+
+def _params(arch: str, depth: int, classes: int, **knob) -> int:
+    return ModelSpec(arch, depth, num_classes=classes, **knob).validated().parameter_count()
 
 
 def plot_accuracy_vs_params(ours: list[dict], dataset: str, out: Path) -> Path:
@@ -52,15 +54,17 @@ def plot_accuracy_vs_params(ours: list[dict], dataset: str, out: Path) -> Path:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     styles = {"ShiftResNet": ("o", "-"), "ResNet (reduced)": ("s", "--"), "ResNet (original)": ("*", "")}
+    seed = seed_points(dataset)
     for family, (marker, line) in styles.items():
         for depth, color in COLORS.items():
-            pts = sorted((p for p in seed_points(dataset) if p["family"] == family and p["depth"] == depth), key=lambda p: p["params"])
+            pts = sorted((p for p in seed if p["family"] == family and p["depth"] == depth), key=lambda p: p["params"])
             if pts:
-                ax.plot([p["params"] for p in pts], [p["accuracy"] for p in pts], marker=marker, linestyle=line or "none",
-                        color=color, markerfacecolor="none", markersize=9 if marker == "*" else 6, alpha=0.8,
-                        label=f"seed {family} {depth}")
+                ax.plot([p["params"] for p in pts], [p["accuracy"] for p in pts], marker=marker,
+                        linestyle=line or "none", color=color, markerfacecolor="none",
+                        markersize=9 if marker == "*" else 6, alpha=0.8, label=f"seed {family} {depth}")
     for row in ours:
-        family = "ShiftResNet" if row["arch"] == "shiftresnet" else "ResNet (original)" if row["knob"] == "original" else "ResNet (reduced)"
+        family = ("ShiftResNet" if row["arch"] == "shiftresnet" else
+                  "ResNet (original)" if row["knob"] == "original" else "ResNet (reduced)")
         ax.plot(row["params"], row["accuracy"], marker=styles.get(family, ("D", ""))[0], linestyle="none",
                 color=COLORS.get(row["depth"], "black"), markersize=8, markeredgecolor="black")
     if ours:

@@ -20,7 +20,7 @@ import yaml
 
 from .config import from_dict
 from .errors import UsageError
-from .report import seed_accuracies
+from .published import seed_accuracies
 
 
 @dataclass(frozen=True)

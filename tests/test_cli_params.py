@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shiftnet.cli import app
-from shiftnet.report import SEED_C10_NOV2017, matches_readme
+from shiftnet.published import SEED_C10_NOV2017, matches_readme
 
 from .conftest import stderr_of
 

@@ -12,7 +12,8 @@ from shiftnet.cli import app
 from shiftnet.cli.bench import parse_model
 from shiftnet.cli.options import dataset_for_classes, model_fields, spec_from_flags
 from shiftnet.models import ModelSpec, create_model, list_models, name_fields, parse_model_name
-from shiftnet.report import preset_rows, seed_table_entries
+from shiftnet.presets.rows import preset_rows
+from shiftnet.published import seed_table_entries
 
 from .conftest import stderr_of
 
@@ -33,6 +34,7 @@ def test_every_table_spec_round_trips_through_its_name():
     assert len(specs) == 2 * 27 + 74
     for spec in specs:
         assert parse_model_name(spec.name) == spec, spec.name
+        assert parse_model_name(spec.name.replace(".", "p")) == spec, spec.name  # timm's spelling
         assert create_model(spec.name).state_dict().keys() == create_model(spec).state_dict().keys()
     names = {spec.name for spec in specs}
     assert {"shiftresnet20_e3", "resnet56", "resnet20_r3.3_block_legacy", "resnet110_r7.8_block",
@@ -132,6 +134,13 @@ def test_arch_flag_takes_names_and_refuses_contradictions():
         dataset_for_classes("resnet20_c100", 100, "cifar10")
     with pytest.raises(ValueError, match="no data set has 7 classes"):
         dataset_for_classes("resnet20_c7", 7, None)
+
+
+def test_every_name_the_params_table_prints_is_a_name():
+    result = runner.invoke(app, ["params", "--classes", "100"], env={"COLUMNS": "200"})
+    printed = [line.split()[0] for line in result.output.splitlines() if re.match(r"^ \w+\d+\S* +[\d,]+ ", line)]
+    assert printed == [entry.spec.name for entry in seed_table_entries(100)]
+    assert all(create_model(name).spec.name == name for name in printed)
 
 
 def test_params_prints_a_name_that_params_reads_back():

@@ -1,5 +1,5 @@
 """Presets: the seed recipes and one preset per seed-table row, shipped inside the package (a plain
-``pip install .`` keeps them), in sync with shiftnet.report."""
+``pip install .`` keeps them), in sync with shiftnet.published."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from shiftnet.cli.train import resolve_config_path
 from shiftnet.config import load_config
 from shiftnet.errors import UsageError
 from shiftnet.presets import find_preset, preset_names, presets_dir
-from shiftnet.report import SEED_C10_NOV2017, preset_rows
+from shiftnet.presets.rows import preset_rows
+from shiftnet.published import SEED_C10_NOV2017
 
 from .helpers import make_ready_cifar10
 

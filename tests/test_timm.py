@@ -38,3 +38,14 @@ def test_timm_loads_a_runs_weights_with_its_own_loader(tmp_path, monkeypatch):
     reference = shiftnet.load_model(out)
     images = torch.randn(4, 3, 32, 32)
     assert torch.equal(model(images), reference(images))
+
+
+def test_every_name_timm_knows_is_a_shiftnet_name():
+    """timm's spelling (``p`` for ``.``) is read by shiftnet's own parser, so a name copied from timm works
+    wherever shiftnet takes a model."""
+    from shiftnet.models import parse_model_name
+
+    names = shiftnet.timm_models.registered_names()
+    assert "resnet20_r3.3_block_legacy" in names and len(names) > 50
+    for name in names:
+        assert parse_model_name(shiftnet.timm_models.timm_name(name)) == parse_model_name(name)

@@ -9,7 +9,8 @@ import typer
 from typing_extensions import Annotated
 
 from ..models import ModelSpec, model_stats
-from ..report import params_table, seed_table_entries
+from ..published import seed_table_entries
+from ..report import params_table
 from . import options
 from .common import cli_errors, console
 
@@ -47,7 +48,7 @@ def params(
         else:
             classes = classes or 10
             entries = seed_table_entries(classes)
-            rows = [dict(model_stats(e.spec), label=e.label, knob=e.knob) for e in entries]
+            rows = [model_stats(e.spec) for e in entries]
             title = f"The seed README's CIFAR-10 table, recounted ({classes}-class heads)"
         if as_json:
             keys = ["name", *ModelSpec().to_dict().keys(), "params", "params_m", "reduction_factor", "macs"]
@@ -56,7 +57,7 @@ def params(
         console.print(params_table(rows, entries, title))
         console.print(
             "reduction = params of the unreduced ResNet of the same depth and head / params of the model; "
-            "MACs = conv + linear multiply-accumulates for one 32x32 image (not FLOPs). SRN = ShiftResNet, RN = ResNet."
+            "MACs = conv + linear multiply-accumulates for one 32x32 image (not FLOPs), counted from the layer shapes."
         )
         if entries is not None:
             console.print(

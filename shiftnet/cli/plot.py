@@ -12,12 +12,14 @@ from typing_extensions import Annotated
 from ..errors import UsageError, short_repr
 from .common import cli_errors, console
 
-plot_app = typer.Typer(help="PNG figures: accuracy vs parameters (params) and training curves (curves).", no_args_is_help=True)
+plot_app = typer.Typer(help="PNG figures: accuracy vs parameters (params) and training curves (curves).",
+                       no_args_is_help=True)
 
 
 @plot_app.command("params")
 def plot_params(
-    results: Annotated[Optional[List[Path]], typer.Argument(help="Files of `shiftnet eval --json` output (one JSON object per line).", show_default=False)] = None,
+    results: Annotated[Optional[List[Path]], typer.Argument(
+        help="Files of `shiftnet eval --json` output (one JSON object per line).", show_default=False)] = None,
     dataset: Annotated[str, typer.Option("--dataset", help="cifar10 or cifar100.")] = "cifar10",
     out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("accuracy_vs_params.png"),
 ) -> None:

@@ -15,8 +15,10 @@ from .common import cli_errors, console
 
 
 def report_command(
-    paths: Annotated[Optional[List[Path]], typer.Argument(help="Run folders, or folders of run folders. (default: results)", show_default=False)] = None,
-    markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table (what the README's reproduction table is).")] = False,
+    paths: Annotated[Optional[List[Path]], typer.Argument(
+        help="Run folders, or folders of run folders. (default: results)", show_default=False)] = None,
+    markdown: Annotated[bool, typer.Option(
+        "--markdown", help="Print a Markdown table (what the README's reproduction table is).")] = False,
 ) -> None:
     """Our runs beside the original's published accuracy: final and best epoch, epochs, train time, img/s.
 
@@ -28,7 +30,8 @@ def report_command(
         if markdown:
             print(markdown_table(results), end="")
             return
-        table = Table(title="reproduction: our runs beside the original README", title_justify="left", box=box.SIMPLE_HEAVY)
+        table = Table(title="reproduction: our runs beside the original README", title_justify="left",
+                      box=box.SIMPLE_HEAVY)
         for header in HEADERS:
             table.add_column(header, overflow="fold")
         for result in results:
