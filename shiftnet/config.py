@@ -1,9 +1,12 @@
 """Run configuration: dataclasses, YAML files (with ``extends``), command-line overrides, checks.
 
-A config has four sections (model, data, optim, run). YAML files may ``extends: other.yaml``
+A config has four sections (model, data, optim, run). The model section is a ``ModelSpec`` (its
+fields but ``num_classes``, which follows the data set), so there is one default architecture,
+``models.DEFAULT_ARCH``, for ``train`` and ``params`` alike. YAML files may ``extends: other.yaml``
 (resolved relative to the file); command-line flags override file values; unknown keys and bad
-values are refused with the valid choices named. ``resolved()`` returns the complete, validated
-config that a run saves as ``config.yaml`` and that ``--resume`` compares against.
+values are refused with the valid choices named. ``load_config`` returns the complete, validated
+config that a run saves as ``config.yaml`` and that ``--resume`` compares against. The choices of
+every enumerated setting live here (the command line's help and checks read them).
 """
 
 from __future__ import annotations
@@ -19,26 +22,17 @@ import yaml
 
 from .data.datasets import DATASETS
 from .errors import UsageError, short_repr
-from .kernels import IMPLS
+from .kernels import SHIFT_IMPLS
 from .models import ModelSpec
+from .models.spec import check_known_keys
 
 AMP_MODES = ("off", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")  # and cuda:N
 SCHEDULES = ("step", "cosine")
 NORMALIZATIONS = ("seed", "true")
 BN_INITS = ("ones", "uniform")
-
-
-@dataclass
-class ModelConfig:
-    """ModelSpec's fields but num_classes (which follows the data set); arch defaults to shiftresnet
-    so that ``shiftnet train --depth 110 --expansion 6`` needs nothing else. A test keeps the two in step."""
-
-    arch: str = "shiftresnet"
-    depth: int = 20
-    expansion: float | None = None
-    reduction: float | None = None
-    reduction_mode: str = "block"
-    shortcut_rule: str = "current"
+# The model section: ModelSpec's fields but the head, which follows data.dataset.
+MODEL_KEYS = tuple(f.name for f in dataclasses.fields(ModelSpec) if f.name != "num_classes")
 
 
 @dataclass
@@ -75,27 +69,31 @@ class RunConfig:
     limit_batches: int | None = None
     select_on_test: bool = False  # the seed kept (and reported) the best-test-accuracy epoch
     bn_weight_init: str = "ones"  # "uniform": PyTorch <= 0.4's BN gamma ~ U(0, 1), as the seed trained
-    shift_impl: str = "auto"  # auto (exact: CuPy on CUDA, PyTorch on CPU), torch, cupy, or conv (fast CPU channels_last)
+    shift_impl: str = "auto"  # one of SHIFT_IMPLS: auto (exact), torch, cupy, or conv (fast on CPU with channels_last)
     name: str | None = None
     out: str | None = None
 
 
 @dataclass
 class Config:
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelSpec = field(default_factory=ModelSpec)  # num_classes kept equal to the data set's
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The config as config.yaml holds it (the model section without num_classes)."""
+        data = dataclasses.asdict(self)
+        data["model"] = {key: data["model"][key] for key in MODEL_KEYS}
+        return data
 
     @property
     def num_classes(self) -> int:
         return DATASETS[self.data.dataset].num_classes
 
     def model_spec(self) -> ModelSpec:
-        return ModelSpec(**dataclasses.asdict(self.model), num_classes=self.num_classes).validated()
+        """The validated spec to build: the model section with the data set's head."""
+        return dataclasses.replace(self.model, num_classes=self.num_classes).validated()
 
     def run_name(self) -> str:
         if self.run.name:
@@ -103,7 +101,7 @@ class Config:
         return f"{self.model_spec().name}_{self.data.dataset}_s{self.run.seed}"
 
 
-SECTIONS = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig, "run": RunConfig}
+SECTIONS = {"model": ModelSpec, "data": DataConfig, "optim": OptimConfig, "run": RunConfig}
 
 
 def _merge(base: dict, update: dict) -> dict:
@@ -180,31 +178,16 @@ def read_yaml(path: Path, _seen: tuple = ()) -> dict:
     return data
 
 
-def _name(key) -> str:
-    """A key of a config file for a message (keys can be anything YAML allows, of any length)."""
-    if isinstance(key, str):
-        return key if len(key) <= 40 else key[:37] + "..."
-    return short_repr(key, 40)
-
-
-def _names(keys) -> str:
-    return ", ".join(sorted(_name(k) for k in keys))
-
-
 def from_dict(data: dict) -> Config:
-    unknown = set(data) - set(SECTIONS)
-    if unknown:
-        raise UsageError(f"unknown config section(s) {_names(unknown)}; valid: {', '.join(SECTIONS)}")
+    check_known_keys(data, SECTIONS, "config section(s)", error=UsageError)
     sections = {}
     for name, cls in SECTIONS.items():
         values = data.get(name) or {}
         if not isinstance(values, dict):
             raise UsageError(f"config section {name!r} must be a mapping")
-        valid = {f.name for f in dataclasses.fields(cls)}
-        bad = set(values) - valid
-        if bad:
-            raise UsageError(f"unknown key(s) {_names(f'{name}.{_name(b)}' for b in bad)}; "
-                             f"valid {name} keys: {', '.join(sorted(valid))}")
+        valid = MODEL_KEYS if cls is ModelSpec else [f.name for f in dataclasses.fields(cls)]
+        check_known_keys(values, sorted(valid), "key(s)", prefix=f"{name}.", valid_label=f"valid {name} keys",
+                         error=UsageError)
         sections[name] = cls(**values)
     return validate(Config(**sections))
 
@@ -295,15 +278,17 @@ def validate(config: Config) -> Config:
                                               f"each data set's own statistics), got {short_repr(d.normalization)}")
     _check(o.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {short_repr(o.schedule)}")
     _check(r.amp in AMP_MODES, f"amp must be one of {', '.join(AMP_MODES)}, got {short_repr(r.amp)}")
-    _check(r.shift_impl in IMPLS, f"shift_impl must be one of {', '.join(IMPLS)}, got {short_repr(r.shift_impl)}")
+    _check(r.shift_impl in SHIFT_IMPLS,
+           f"shift_impl must be one of {', '.join(SHIFT_IMPLS)}, got {short_repr(r.shift_impl)}")
     _check(r.bn_weight_init in BN_INITS,
            f"bn_weight_init must be one of {', '.join(BN_INITS)}, got {short_repr(r.bn_weight_init)}")
-    _check(r.device in ("auto", "cpu", "cuda") or r.device.startswith("cuda:"),
-           f"device must be auto, cpu, cuda or cuda:N, got {short_repr(r.device)}")
+    _check(r.device in DEVICES or r.device.startswith("cuda:"),
+           f"device must be {', '.join(DEVICES)} or cuda:N, got {short_repr(r.device)}")
     try:
         config.model_spec()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    config.model = dataclasses.replace(config.model, num_classes=config.num_classes)
     return config
 
 

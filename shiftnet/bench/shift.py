@@ -13,11 +13,12 @@ import collections
 
 import torch
 
-from ..kernels import shift
+from ..kernels import FIXED_SHIFT_IMPLS, shift
 from ..models import ModelSpec, create_model
 from .timing import interleaved_medians
 
-IMPLS = ("clone", "torch", "cupy", "conv")
+# What ``bench shift`` times: the copy floor and every implementation a shift layer can be pinned to.
+SHIFT_BENCH_CONTENDERS = ("clone", *FIXED_SHIFT_IMPLS)
 
 
 def shift_shapes(spec: ModelSpec, batch_size: int) -> collections.Counter:
@@ -52,7 +53,8 @@ def _contenders(impl: str, shape, dtype: torch.dtype, device: torch.device, chan
     return (lambda: _forward(impl, x)), (lambda: torch.autograd.grad(_forward(impl, xg), xg, grad)), x
 
 
-def run_shift_bench(shapes, dtypes, impls, device: torch.device, channels_last: bool, repeats: int, progress=None) -> list[dict]:
+def run_shift_bench(shapes, dtypes, impls, device: torch.device, channels_last: bool, repeats: int,
+                    progress=None) -> list[dict]:
     """Rows for every (shape, dtype, impl), each with its ratio to clone of the same shape and dtype;
     the implementations of one shape are timed in interleaved rounds."""
     rows = []
@@ -64,7 +66,8 @@ def run_shift_bench(shapes, dtypes, impls, device: torch.device, channels_last: 
             for impl, (_, _, x) in contenders.items():
                 bytes_moved = 2 * x.numel() * x.element_size()
                 row = {
-                    "impl": impl, "shape": list(shape), "dtype": str(dtype).replace("torch.", ""), "channels_last": channels_last,
+                    "impl": impl, "shape": list(shape), "dtype": str(dtype).replace("torch.", ""),
+                    "channels_last": channels_last,
                     "device": device.type, "fwd_ms": fwd[impl], "fwd_gbps": bytes_moved / fwd[impl] / 1e6,
                     "fwdbwd_ms": both[impl], "fwdbwd_gbps": 2 * bytes_moved / both[impl] / 1e6,
                 }

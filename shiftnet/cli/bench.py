@@ -11,12 +11,15 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typing_extensions import Annotated
 
-from ..bench.shift import IMPLS, run_shift_bench, shift_shapes
+from ..bench.shift import SHIFT_BENCH_CONTENDERS, run_shift_bench, shift_shapes
+from ..config import AMP_MODES
 from ..models import ModelSpec, parse_model_name
 from ..runtime import describe_machine, resolve_device, tune_allocator
+from . import options
 from .common import cli_errors, console, err_console, progress_display, strict_json
 
-bench_app = typer.Typer(help="Measure speed: the shift op (shift), training/eval throughput (train), the data loader (loader).", no_args_is_help=True)
+bench_app = typer.Typer(help="Measure speed: the shift op (shift), training/eval throughput (train), the data loader "
+                        "(loader).", no_args_is_help=True)
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
 
@@ -35,14 +38,21 @@ def progress_bar(stderr: bool = False) -> Progress:
 
 @bench_app.command("shift")
 def bench_shift(
-    expansion: Annotated[Optional[List[float]], typer.Option("--expansion", "-e", help="ShiftResNet expansions whose shift shapes to time (repeatable). (default: 1 3 6 9)", show_default=False)] = None,
+    expansion: Annotated[Optional[List[float]], typer.Option("--expansion", "-e", help=(
+        "ShiftResNet expansions whose shift shapes to time (repeatable). (default: 1 3 6 9)"),
+        show_default=False)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Batch size of those shapes.")] = 128,
-    shape: Annotated[Optional[List[str]], typer.Option("--shape", help="Time this N,C,H,W shape instead (repeatable).", show_default=False)] = None,
-    dtype: Annotated[Optional[List[str]], typer.Option("--dtype", help="float32, bfloat16, float16, float64 (repeatable). (default: float32 on CPU; float32 and bfloat16 on GPU)", show_default=False)] = None,
-    impl: Annotated[Optional[List[str]], typer.Option("--impl", help="clone, torch, cupy, conv (repeatable). (default: all that apply)", show_default=False)] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    shape: Annotated[Optional[List[str]], typer.Option(
+        "--shape", help="Time this N,C,H,W shape instead (repeatable).", show_default=False)] = None,
+    dtype: Annotated[Optional[List[str]], typer.Option("--dtype", help=(
+        f"{', '.join(DTYPES)} (repeatable). (default: float32 on CPU; float32 and bfloat16 on GPU)"),
+        show_default=False)] = None,
+    impl: Annotated[Optional[List[str]], typer.Option("--impl", help=(
+        f"{', '.join(SHIFT_BENCH_CONTENDERS)} (repeatable). (default: all that apply)"), show_default=False)] = None,
+    device: options.Device = "auto",
     channels_last: Annotated[bool, typer.Option("--channels-last", help="Time channels_last (NHWC) tensors.")] = False,
-    repeats: Annotated[int, typer.Option("--repeats", help="Timed runs per measurement (the median is reported).")] = 10,
+    repeats: Annotated[int, typer.Option(
+        "--repeats", help="Timed runs per measurement (the median is reported).")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
 ) -> None:
     """Time the shift: PyTorch path, CuPy kernel (GPU), one-hot depthwise conv (conv), and clone() (the floor).
@@ -62,10 +72,10 @@ def bench_shift(
         unknown = [n for n in names if n not in DTYPES]
         if unknown:
             raise ValueError(f"unknown --dtype {unknown[0]!r}; choose from {', '.join(DTYPES)}")
-        impls = impl or [i for i in IMPLS if i != "cupy" or dev.type == "cuda"]
-        bad = [i for i in impls if i not in IMPLS]
+        impls = impl or [i for i in SHIFT_BENCH_CONTENDERS if i != "cupy" or dev.type == "cuda"]
+        bad = [i for i in impls if i not in SHIFT_BENCH_CONTENDERS]
         if bad:
-            raise ValueError(f"unknown --impl {bad[0]!r}; choose from {', '.join(IMPLS)}")
+            raise ValueError(f"unknown --impl {bad[0]!r}; choose from {', '.join(SHIFT_BENCH_CONTENDERS)}")
         if "cupy" in impls and dev.type != "cuda":
             raise ValueError("--impl cupy needs a CUDA device")
         if shape:
@@ -98,8 +108,10 @@ def shift_table(rows: list[dict], title: str) -> Table:
     for row in rows:
         key = (tuple(row["shape"]), row["dtype"])
         table.add_row(
-            "x".join(map(str, row["shape"])) if key != previous else "", _SHORT.get(row["dtype"], row["dtype"]) if key != previous else "",
-            row["impl"], f"{row['fwd_ms']:.3f}", f"{row['fwd_gbps']:.1f}", f"{row.get('fwd_x_clone', float('nan')):.2f}",
+            "x".join(map(str, row["shape"])) if key != previous else "",
+            _SHORT.get(row["dtype"], row["dtype"]) if key != previous else "",
+            row["impl"], f"{row['fwd_ms']:.3f}", f"{row['fwd_gbps']:.1f}",
+            f"{row.get('fwd_x_clone', float('nan')):.2f}",
             f"{row['fwdbwd_ms']:.3f}", f"{row['fwdbwd_gbps']:.1f}", f"{row.get('fwdbwd_x_clone', float('nan')):.2f}",
         )
         previous = key
@@ -120,19 +132,28 @@ def parse_model(text: str) -> ModelSpec:
 
 @bench_app.command("train")
 def bench_train(
-    model: Annotated[Optional[List[str]], typer.Option("--model", "-m", help="Models to time, e.g. resnet20, shiftresnet20:3 or shiftresnet20_e3 (expansion), resnet20:r2.8 (repeatable). (default: resnet20 shiftresnet20:1 shiftresnet20:3)", show_default=False)] = None,
+    model: Annotated[Optional[List[str]], typer.Option("--model", "-m", help=(
+        "Models to time, by any name the tool prints, e.g. resnet20, shiftresnet20_e3 or shiftresnet20:3 (expansion), "
+        "resnet20_r2.8_block or resnet20:r2.8 (repeatable). (default: resnet20 shiftresnet20:1 shiftresnet20:3)"),
+        show_default=False)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Training batch size.")] = 128,
     eval_batch_size: Annotated[int, typer.Option("--eval-batch-size", help="Eval batch size.")] = 500,
     steps: Annotated[int, typer.Option("--steps", help="Timed steps per model (median reported).")] = 10,
     warmup: Annotated[int, typer.Option("--warmup", help="Untimed warm-up steps.")] = 3,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    device: options.Device = "auto",
     channels_last: Annotated[bool, typer.Option("--channels-last", help="NHWC tensors.")] = False,
-    amp: Annotated[str, typer.Option("--amp", help="off, bf16 or fp16.")] = "off",
-    compile_: Annotated[bool, typer.Option("--compile", help="torch.compile each model (the shift is then fused into its neighbours).")] = False,
-    shift_impl: Annotated[Optional[str], typer.Option("--shift-impl", help="auto, torch, cupy or conv for the ShiftResNets.", show_default=False)] = None,
-    shift_cost: Annotated[bool, typer.Option("--shift-cost/--no-shift-cost", help="Also time each ShiftResNet with its shifts replaced by identities, and show the ratio.")] = True,
-    setup: Annotated[Optional[List[str]], typer.Option("--setup", help="Time every model in each of these setups, in the same rounds (repeatable): words joined by +, from eager, compile, cl (channels_last), torch/conv/cupy (shift), e.g. --setup eager --setup compile --setup cl+conv. Overrides --compile, --channels-last, --shift-impl.", show_default=False)] = None,
-    no_malloc_tuning: Annotated[bool, typer.Option("--no-malloc-tuning", help="Measure with glibc's default malloc (CPU) to see what the tuning buys.")] = False,
+    amp: options.Amp = "off",
+    compile_: Annotated[bool, typer.Option(
+        "--compile", help="torch.compile each model (the shift is then fused into its neighbours).")] = False,
+    shift_impl: options.ShiftImpl = None,
+    shift_cost: Annotated[bool, typer.Option("--shift-cost/--no-shift-cost", help=(
+        "Also time each ShiftResNet with its shifts replaced by identities, and show the ratio."))] = True,
+    setup: Annotated[Optional[List[str]], typer.Option("--setup", help=(
+        "Time every model in each of these setups, in the same rounds (repeatable): words joined by +, from eager, "
+        "compile, cl (channels_last), torch/conv/cupy (shift), e.g. --setup eager --setup compile --setup cl+conv. "
+        "Overrides --compile, --channels-last, --shift-impl."), show_default=False)] = None,
+    no_malloc_tuning: Annotated[bool, typer.Option("--no-malloc-tuning", help=(
+        "Measure with glibc's default malloc (CPU) to see what the tuning buys."))] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
 ) -> None:
     """Training and eval images/s of ResNets and ShiftResNets side by side (synthetic data)."""
@@ -142,8 +163,7 @@ def bench_train(
         if not no_malloc_tuning:
             tune_allocator()
         dev = resolve_device(device)
-        if amp not in ("off", "bf16", "fp16"):
-            raise ValueError(f"--amp must be off, bf16 or fp16, got {amp!r}")
+        options.check_choice("--amp", amp, AMP_MODES)
         if min(steps, batch_size, eval_batch_size) < 1 or warmup < 0:
             raise ValueError("--steps, --batch-size and --eval-batch-size must be >= 1, --warmup >= 0")
         specs = [parse_model(m) for m in (model or DEFAULT_TRAIN_MODELS)]
@@ -151,7 +171,8 @@ def bench_train(
         with progress_bar(stderr=as_json) as progress:
             task = progress.add_task("timing (interleaved rounds)", total=steps + warmup)
             rows = bench_models(specs, batch_size, dev, steps, warmup, channels_last, amp, compile_, eval_batch_size,
-                                None if shift_impl in (None, "auto") else shift_impl, progress=lambda: progress.advance(task),
+                                None if shift_impl in (None, "auto") else shift_impl,
+                                progress=lambda: progress.advance(task),
                                 shift_cost=shift_cost, setups=setups)
         base = rows[0]["train_images_per_s"]
         for row in rows:
@@ -160,7 +181,8 @@ def bench_train(
         if as_json:
             print(strict_json({"machine": machine, "malloc_tuned": not no_malloc_tuning, "rows": rows}, indent=2))
             return
-        table = Table(title=f"training/eval throughput, median of {steps} interleaved steps; {machine}", title_justify="left",
+        table = Table(title=f"training/eval throughput, median of {steps} interleaved steps; {machine}",
+                      title_justify="left",
                       box=box.SIMPLE_HEAVY, pad_edge=False)
         costs = any("shift_cost" in row for row in rows)
         columns = ["model", "setup", "params", "train img/s", "× row 1", "step ms", "sys %", "eval img/s"]
@@ -171,7 +193,8 @@ def bench_train(
             table.add_row(row["model"] + (" twin, no shift" if row["shift"] == "identity" else ""), row["setup"],
                           f"{row['params']:,}", f"{row['train_images_per_s']:.0f}",
                           f"{row['train_images_per_s'] / base:.2f}", f"{row['train_step_ms']:.1f}",
-                          f"{100 * row['sys_fraction']:.0f}", f"{row['eval_images_per_s']:.0f}", *([cost] if costs else []))
+                          f"{100 * row['sys_fraction']:.0f}", f"{row['eval_images_per_s']:.0f}",
+                          *([cost] if costs else []))
         console.print(table)
         if costs:
             console.print("shift cost: step time of the network over its twin with every shift replaced by an identity "
@@ -183,8 +206,10 @@ DEFAULT_INFER_MODELS = ["resnet20", "shiftresnet20:1"]
 
 @bench_app.command("infer")
 def bench_infer(
-    model: Annotated[Optional[List[str]], typer.Option("--model", "-m", help="Models to time (repeatable). (default: resnet20 shiftresnet20:1)", show_default=False)] = None,
-    batch_size: Annotated[Optional[List[int]], typer.Option("--batch-size", help="Batch sizes (repeatable). (default: 1 64)", show_default=False)] = None,
+    model: Annotated[Optional[List[str]], typer.Option("--model", "-m", help=(
+        "Models to time (repeatable). (default: resnet20 shiftresnet20:1)"), show_default=False)] = None,
+    batch_size: Annotated[Optional[List[int]], typer.Option(
+        "--batch-size", help="Batch sizes (repeatable). (default: 1 64)", show_default=False)] = None,
     repeats: Annotated[int, typer.Option("--repeats", help="Timed rounds (the median is reported).")] = 30,
     no_onnx: Annotated[bool, typer.Option("--no-onnx", help="PyTorch eager only (no onnxruntime needed).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
@@ -215,17 +240,21 @@ def bench_infer(
         for name in ("model", "params", "runtime", "batch", "ms / batch", "img/s", f"speed × {rows[0]['model']}"):
             table.add_column(name, justify="left" if name in ("model", "runtime") else "right", overflow="fold")
         for row in sorted(rows, key=lambda r: (r["batch_size"], r["runtime"])):
-            table.add_row(row["model"], f"{row['params']:,}", row["runtime"], str(row["batch_size"]), f"{row['ms']:.2f}",
+            table.add_row(row["model"], f"{row['params']:,}", row["runtime"], str(row["batch_size"]),
+                          f"{row['ms']:.2f}",
                           f"{row['images_per_s']:,.0f}", f"{row[ratio]:.2f}")
         console.print(table)
 
 
 @bench_app.command("loader")
 def bench_loader(
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Use real CIFAR-10 from here if verified (else 50,000 synthetic images). (default: $SHIFTNET_DATA or ./data)", show_default=False)] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help=(
+        "Use real CIFAR-10 from here if verified (else 50,000 synthetic images). (default: $SHIFTNET_DATA or ./data)"),
+        show_default=False)] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Batch size.")] = 128,
-    model: Annotated[str, typer.Option("--model", "-m", help="Model whose training speed the loader must beat.")] = "resnet20",
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    model: Annotated[str, typer.Option(
+        "--model", "-m", help="Model whose training speed the loader must beat.")] = "resnet20",
+    device: options.Device = "auto",
     epochs: Annotated[int, typer.Option("--epochs", help="Loader passes (median reported).")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:

@@ -1,6 +1,6 @@
 """The shift op: ``shift`` / ``Shift`` (dispatching op), plus the channel map they share."""
 
 from .mapping import channel_offsets, shifted_channels
-from .op import IMPLS, Shift, shift
+from .op import FIXED_SHIFT_IMPLS, SHIFT_IMPLS, Shift, shift
 
-__all__ = ["IMPLS", "Shift", "channel_offsets", "shift", "shifted_channels"]
+__all__ = ["FIXED_SHIFT_IMPLS", "SHIFT_IMPLS", "Shift", "channel_offsets", "shift", "shifted_channels"]

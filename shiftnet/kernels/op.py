@@ -23,22 +23,25 @@ from torch import Tensor, nn
 from .mapping import validate_shift_args
 from .reference import shift_conv, shift_torch
 
-IMPLS = ("auto", "torch", "cupy", "conv")
+# The implementations a shift layer can be pinned to, and "auto" (decided per call, see above): the one
+# list that ``--shift-impl``, the config's ``run.shift_impl`` and ``create_model(shift_impl=)`` accept.
+FIXED_SHIFT_IMPLS = ("torch", "cupy", "conv")
+SHIFT_IMPLS = ("auto", *FIXED_SHIFT_IMPLS)
 ENV_IMPL = "SHIFTNET_SHIFT_IMPL"
 
 
 def check_impl(impl: str | None) -> str | None:
     """``impl`` itself if it names an implementation (None: decide per call), else one-line ValueError."""
-    if impl is not None and impl not in IMPLS:
-        raise ValueError(f"shift implementation must be one of {', '.join(IMPLS)}, got {impl!r}")
+    if impl is not None and impl not in SHIFT_IMPLS:
+        raise ValueError(f"shift implementation must be one of {', '.join(SHIFT_IMPLS)}, got {impl!r}")
     return impl
 
 
 def _resolve_impl(impl: str | None) -> str:
     chosen = impl if impl is not None else os.environ.get(ENV_IMPL, "auto")
-    if chosen not in IMPLS:
+    if chosen not in SHIFT_IMPLS:
         source = "impl" if impl is not None else ENV_IMPL
-        raise ValueError(f"{source} must be one of {', '.join(IMPLS)}, got {chosen!r}")
+        raise ValueError(f"{source} must be one of {', '.join(SHIFT_IMPLS)}, got {chosen!r}")
     return chosen
 
 
