@@ -2,8 +2,8 @@
 
 A config has four sections (model, data, optim, run). The model section is a ``ModelSpec`` (its
 fields but ``num_classes``, which follows the data set), so there is one default architecture,
-``models.DEFAULT_ARCH``, for ``train`` and ``params`` alike. YAML files may ``extends: other.yaml``
-(resolved relative to the file); command-line flags override file values; unknown keys and bad
+``models.DEFAULT_ARCH``, for ``train`` and ``params`` alike. YAML files (read by ``config_yaml.py``)
+may ``extends: other.yaml``; command-line flags override file values; unknown keys and bad
 values are refused with the valid choices named. ``load_config`` returns the complete, validated
 config that a run saves as ``config.yaml`` and that ``--resume`` compares against. The choices of
 every enumerated setting live here (the command line's help and checks read them).
@@ -12,14 +12,15 @@ every enumerated setting live here (the command line's help and checks read them
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from .config_yaml import read_yaml
 from .data.datasets import DATASETS
 from .errors import UsageError, short_repr
 from .kernels import SHIFT_IMPLS
@@ -104,80 +105,6 @@ class Config:
 SECTIONS = {"model": ModelSpec, "data": DataConfig, "optim": OptimConfig, "run": RunConfig}
 
 
-def _merge(base: dict, update: dict) -> dict:
-    out = dict(base)
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
-# A config is a few dozen lines; a bigger file is a mistake (or an attack) and is not parsed.
-MAX_CONFIG_BYTES = 1 << 20
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """SafeLoader without aliases: ``*name`` can make a small file expand without bound (the
-    "billion laughs"), and a config never needs them."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(None, None, f"alias *{event.anchor[:30]} is not allowed "
-                                              f"in a config file (write the value out)", event.start_mark)
-        return super().compose_node(parent, index)
-
-
-# YAML 1.1 (PyYAML) reads `lr: 1e-3` as the string "1e-3"; YAML 1.2 and every user read a number.
-_NoAliasLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
-
-
-def _parse_yaml(path: Path):
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        raise UsageError(f"config file {path} not found") from None
-    except OSError as exc:
-        raise UsageError(f"config file {path} cannot be read ({exc.strerror or exc})") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise UsageError(f"config file {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB: not a shiftnet config")
-    try:
-        return yaml.load(raw.decode("utf-8"), Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
-    except UnicodeDecodeError:
-        raise UsageError(f"config file {path} is not UTF-8 text") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())[:200]
-        raise UsageError(f"config file {path} is not valid YAML{where}: {problem}") from None
-    except RecursionError:
-        raise UsageError(f"config file {path} is nested too deeply") from None
-    except ValueError as exc:  # e.g. an integer too long for Python to convert
-        raise UsageError(f"config file {path} holds a value that cannot be read ({str(exc)[:100]})") from None
-
-
-def read_yaml(path: Path, _seen: tuple = ()) -> dict:
-    """A config file as a nested dict, ``extends`` chains merged (child values win)."""
-    path = Path(path)
-    if path in _seen:
-        raise UsageError(f"config {path} extends itself (cycle: {' -> '.join(map(str, _seen + (path,)))})")
-    data = _parse_yaml(path)
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise UsageError(f"config file {path} must be a mapping of sections (model, data, optim, run)")
-    parent = data.pop("extends", None)
-    if parent is not None:
-        if not isinstance(parent, str):
-            raise UsageError(f"config file {path}: extends must be a file name, got {short_repr(parent)}")
-        data = _merge(read_yaml(path.parent / parent, _seen + (path,)), data)
-    return data
-
-
 def from_dict(data: dict) -> Config:
     check_known_keys(data, SECTIONS, "config section(s)", error=UsageError)
     sections = {}
@@ -224,6 +151,16 @@ BOOL_KEYS = ("optim.nesterov", "optim.reset_momentum_each_epoch", "run.channels_
 STRING_KEYS = ("model.arch", "model.reduction_mode", "model.shortcut_rule", "data.dataset", "data.normalization",
                "optim.schedule", "run.device", "run.amp", "run.bn_weight_init", "run.shift_impl")
 OPTIONAL_STRING_KEYS = ("data.data_dir", "run.name", "run.out")
+CHOICES = {  # key: (its choices, a note for the message)
+    "data.normalization": (NORMALIZATIONS, " (true: each data set's own statistics)"),
+    "optim.schedule": (SCHEDULES, ""), "run.amp": (AMP_MODES, ""), "run.shift_impl": (SHIFT_IMPLS, ""),
+    "run.bn_weight_init": (BN_INITS, ""),
+}
+
+
+def _get(config: Config, key: str):
+    section, name = key.split(".")
+    return getattr(getattr(config, section), name)
 
 
 def _got(value) -> str:
@@ -235,17 +172,12 @@ def _got(value) -> str:
 
 def _finite_number(value) -> bool:
     """int or finite float, not bool (an int of any size is finite; math.isfinite would overflow)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    return isinstance(value, int) or math.isfinite(value)
+    return not isinstance(value, bool) and (isinstance(value, int) or isinstance(value, float) and math.isfinite(value))
 
 
 def _validate_types(config: Config) -> None:
     """Type and range of every scalar: booleans are not numbers, numbers are finite and bounded."""
-    def get(key):
-        section, name = key.split(".")
-        return getattr(getattr(config, section), name)
-
+    get = functools.partial(_get, config)
     for key, (low, high) in INT_RULES.items():
         value = get(key)
         if value is None and key == "run.limit_batches":
@@ -269,19 +201,15 @@ def _validate_types(config: Config) -> None:
 
 
 def validate(config: Config) -> Config:
-    d, o, r = config.data, config.optim, config.run
+    d, r = config.data, config.run
     if isinstance(d.normalization, bool):  # YAML reads the README's `normalization: true` as a boolean
         d.normalization = "true" if d.normalization else "seed"
     _validate_types(config)
     _check(d.dataset in DATASETS, f"unknown dataset {short_repr(d.dataset)}; choose one of {', '.join(DATASETS)}")
-    _check(d.normalization in NORMALIZATIONS, f"normalization must be one of {', '.join(NORMALIZATIONS)} (true: "
-                                              f"each data set's own statistics), got {short_repr(d.normalization)}")
-    _check(o.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}, got {short_repr(o.schedule)}")
-    _check(r.amp in AMP_MODES, f"amp must be one of {', '.join(AMP_MODES)}, got {short_repr(r.amp)}")
-    _check(r.shift_impl in SHIFT_IMPLS,
-           f"shift_impl must be one of {', '.join(SHIFT_IMPLS)}, got {short_repr(r.shift_impl)}")
-    _check(r.bn_weight_init in BN_INITS,
-           f"bn_weight_init must be one of {', '.join(BN_INITS)}, got {short_repr(r.bn_weight_init)}")
+    for key, (choices, note) in CHOICES.items():
+        value = _get(config, key)
+        _check(value in choices, f"{key[key.index('.') + 1:]} must be one of {', '.join(choices)}{note}, "
+                                 f"got {short_repr(value)}")
     _check(r.device in DEVICES or r.device.startswith("cuda:"),
            f"device must be {', '.join(DEVICES)} or cuda:N, got {short_repr(r.device)}")
     try:

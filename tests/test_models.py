@@ -19,7 +19,8 @@ SHIFT_COUNTS = {
     (110, 1): (202_906, 208_756, 29_540_992), (110, 3): (592_922, 598_772, 87_212_672),
     (110, 6): (1_177_946, 1_183_796, 173_720_192), (110, 9): (1_762_970, 1_768_820, 260_227_712),
 }
-RESNET_COUNTS = {20: (272_474, 278_324, 40_813_184), 56: (855_770, 861_620, 125_747_840), 110: (1_730_714, 1_736_564, 253_149_824)}
+RESNET_COUNTS = {20: (272_474, 278_324, 40_813_184), 56: (855_770, 861_620, 125_747_840),
+                 110: (1_730_714, 1_736_564, 253_149_824)}
 # the same models' reductions (10 classes) to three decimals
 SHIFT_REDUCTIONS = {(20, 1): 7.806, (20, 3): 2.849, (20, 6): 1.459, (20, 9): 0.981, (56, 1): 8.381, (56, 3): 2.905,
                     (56, 6): 1.467, (56, 9): 0.982, (110, 1): 8.530, (110, 3): 2.919, (110, 6): 1.469, (110, 9): 0.982}
@@ -67,7 +68,8 @@ def test_block_reduced_counts_under_both_shortcut_rules(depth, r):
     decimals = len(str(current_red).split(".")[1])  # the spec prints these to 2-3 decimals
     assert abs(current["reduction_factor"] - current_red) <= 10 ** -decimals
     # 100 classes: the head grows by 90 x (64 + 1) = 5,850 parameters in every case
-    assert count_params(create_model(ModelSpec("resnet", depth, reduction=r, shortcut_rule="legacy", num_classes=100))) == legacy_params + 5_850
+    wide = ModelSpec("resnet", depth, reduction=r, shortcut_rule="legacy", num_classes=100)
+    assert count_params(create_model(wide)) == legacy_params + 5_850
 
 
 @pytest.mark.parametrize("depth,r", list(CURRENT_README))
@@ -104,7 +106,8 @@ def closed_form_params(widths, mids, n, classes, block):
     return total
 
 
-@pytest.mark.parametrize("r,widths", [(1.5, (13, 26, 52)), (2.9, (9, 18, 37)), (7.8, (5, 11, 22)), (8.4, (5, 11, 22)), (8.5, (5, 10, 21))])
+@pytest.mark.parametrize("r,widths", [(1.5, (13, 26, 52)), (2.9, (9, 18, 37)), (7.8, (5, 11, 22)), (8.4, (5, 11, 22)),
+                                      (8.5, (5, 10, 21))])
 @pytest.mark.parametrize("depth", [20, 56])
 def test_net_reduction_widths_and_counts(r, widths, depth):
     spec = ModelSpec("resnet", depth, reduction=r, reduction_mode="net")
@@ -122,8 +125,9 @@ def test_depthwise_counts(r):
     assert count_params(create_model(spec)) == closed_form_params((16, 32, 64), mids, 3, 10, "depthwise")
 
 
-@pytest.mark.parametrize("r,mids", [(12, (1, 2, 5)), (16, (1, 2, 4)), (7.2, (2, 4, 8)), (3.3, (4, 9, 19)), (2.8, (5, 11, 22)),
-                                    (1.6, (10, 20, 40)), (1.5, (10, 21, 42)), (0.98, (16, 32, 65)), (0.95, (16, 33, 67))])
+@pytest.mark.parametrize("r,mids", [(12, (1, 2, 5)), (16, (1, 2, 4)), (7.2, (2, 4, 8)), (3.3, (4, 9, 19)),
+                                    (2.8, (5, 11, 22)), (1.6, (10, 20, 40)), (1.5, (10, 21, 42)), (0.98, (16, 32, 65)),
+                                    (0.95, (16, 33, 67))])
 def test_block_mid_widths(r, mids):
     spec = ModelSpec("resnet", 20, reduction=r).validated()
     assert tuple(spec.mid_width(c) for c in (16, 32, 64)) == mids
