@@ -73,6 +73,8 @@ class RunConfig:
     shift_impl: str = "auto"  # one of SHIFT_IMPLS: auto (exact), torch, cupy, or conv (fast on CPU with channels_last)
     name: str | None = None
     out: str | None = None
+    log_every: int = 50  # optimizer steps between TensorBoard / W&B points (engine/scalars.py)
+    wandb: bool = False  # log to Weights & Biases (the wandb extra; WANDB_MODE=offline logs locally)
 
 
 @dataclass
@@ -140,14 +142,14 @@ def _check(condition: bool, message: str) -> None:
 # Bounds that a real run never reaches, so that a typo (or 1e300) is refused before it overflows.
 INT_RULES = {  # key: (smallest, largest)
     "data.batch_size": (1, 1 << 20), "data.eval_batch_size": (1, 1 << 20), "optim.epochs": (1, 100_000),
-    "run.seed": (0, 2**63 - 1), "run.limit_batches": (1, 1 << 31),
+    "run.seed": (0, 2**63 - 1), "run.limit_batches": (1, 1 << 31), "run.log_every": (1, 1 << 31),
 }
 FLOAT_RULES = {  # key: (test, the range in words)
     "optim.lr": (lambda v: 0 < v <= 100, "in (0, 100]"), "optim.momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "optim.weight_decay": (lambda v: 0 <= v <= 1, "in [0, 1]"), "optim.gamma": (lambda v: 0 < v <= 1, "in (0, 1]"),
 }
 BOOL_KEYS = ("optim.nesterov", "optim.reset_momentum_each_epoch", "run.channels_last", "run.compile",
-             "run.deterministic", "run.sync_bn", "run.select_on_test")
+             "run.deterministic", "run.sync_bn", "run.select_on_test", "run.wandb")
 STRING_KEYS = ("model.arch", "model.reduction_mode", "model.shortcut_rule", "data.dataset", "data.normalization",
                "optim.schedule", "run.device", "run.amp", "run.bn_weight_init", "run.shift_impl")
 OPTIONAL_STRING_KEYS = ("data.data_dir", "run.name", "run.out")
