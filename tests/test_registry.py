@@ -143,8 +143,7 @@ class Wide5Block(nn.Module):
         self.bn1 = nn.BatchNorm2d(mid)
         self.conv2 = nn.Conv2d(mid, planes, 5, 1, 2, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut = make_shortcut(in_planes, planes, stride,
-                                      needs_projection(in_planes, planes, mid, stride, shortcut_rule))
+        self.shortcut = make_shortcut(in_planes, planes, stride, mid, shortcut_rule)
 
     def forward(self, x):
         out = torch.relu(self.bn1(self.conv1(x)))

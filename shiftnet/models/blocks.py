@@ -25,9 +25,10 @@ def needs_projection(in_planes: int, planes: int, mid: int, stride: int, rule: s
     return in_planes != (mid if rule == "legacy" else planes)
 
 
-def make_shortcut(in_planes: int, planes: int, stride: int, project: bool) -> nn.Sequential:
-    """Empty Sequential (identity) or ``0`` = 1x1 conv Cin->C with the stride, ``1`` = BN(C)."""
-    if not project:
+def make_shortcut(in_planes: int, planes: int, stride: int, mid: int, rule: str) -> nn.Sequential:
+    """The block's shortcut under ``rule``: an empty Sequential (identity), or ``0`` = 1x1 conv Cin->C with
+    the stride and ``1`` = BN(C)."""
+    if not needs_projection(in_planes, planes, mid, stride, rule):
         return nn.Sequential()
     return nn.Sequential(
         nn.Conv2d(in_planes, planes, kernel_size=1, stride=stride, bias=False),
@@ -49,8 +50,7 @@ class BasicBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(mid)
         self.conv2 = nn.Conv2d(mid, planes, kernel_size=3, stride=1, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        projection = needs_projection(in_planes, planes, mid, stride, shortcut_rule)
-        self.shortcut = make_shortcut(in_planes, planes, stride, projection)
+        self.shortcut = make_shortcut(in_planes, planes, stride, mid, shortcut_rule)
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -76,8 +76,7 @@ class ShiftConv(nn.Module):
         self.shift2 = Shift(kernel_size=3, dilation=1, impl=shift_impl)
         self.conv2 = nn.Conv2d(mid, planes, kernel_size=1, stride=stride, bias=False)
         self.bn2 = nn.BatchNorm2d(planes)
-        projection = needs_projection(in_planes, planes, mid, stride, shortcut_rule)
-        self.shortcut = make_shortcut(in_planes, planes, stride, projection)
+        self.shortcut = make_shortcut(in_planes, planes, stride, mid, shortcut_rule)
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
@@ -104,8 +103,7 @@ class DepthwiseBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(mid)
         self.conv3 = nn.Conv2d(mid, planes, kernel_size=1, stride=stride, bias=False)
         self.bn3 = nn.BatchNorm2d(planes)
-        projection = needs_projection(in_planes, planes, mid, stride, shortcut_rule)
-        self.shortcut = make_shortcut(in_planes, planes, stride, projection)
+        self.shortcut = make_shortcut(in_planes, planes, stride, mid, shortcut_rule)
 
     def forward(self, x: Tensor) -> Tensor:
         out = F.relu(self.bn1(self.conv1(x)))
