@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich import box
 from rich.table import Table
 
-from .published import SeedTableEntry, matches_readme, seed_accuracies  # noqa: F401 - engine/score.py reads it here
+from .published import SeedTableEntry, matches_readme
 
 __all__ = ["params_table"]
 

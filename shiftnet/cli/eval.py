@@ -15,7 +15,7 @@ from typing_extensions import Annotated
 
 from ..checkpoint import dataset_of, load_checkpoint, save_weights
 from ..engine.paths import resolve_paths
-from ..engine.score import Scorer, knob
+from ..engine.score import Scorer
 from ..errors import UsageError
 from ..fileio import file_digest
 from ..models.infer import build_from_state
@@ -164,4 +164,4 @@ def convert_command(
         if meta["format"] != "safetensors":  # a copied final.safetensors stays "final"; a .t7 is its own kind
             extra["kind"] = f"converted {meta['format']}"
         save_weights(target, model, spec, **extra)
-        console.print(f"{source} -> {target}: {spec.name} ({knob(spec)}), sha256 {file_digest(target)}")
+        console.print(f"{source} -> {target}: {spec.name} ({spec.knob}), sha256 {file_digest(target)}")

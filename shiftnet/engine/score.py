@@ -14,17 +14,8 @@ from ..data.datasets import default_data_dir
 from ..errors import UsageError
 from ..models import count_params
 from ..models.infer import SpecMismatch, build_from_state
-from ..report import seed_accuracies
+from ..published import seed_accuracies
 from .evaluate import evaluate
-
-
-def knob(spec) -> str:
-    if spec.arch == "shiftresnet":
-        return f"a={spec.expansion:g}c"
-    if spec.reduction is not None:
-        rule = ", legacy" if spec.shortcut_rule == "legacy" else ""
-        return f"r={spec.reduction:g} ({spec.reduction_mode}{rule})"
-    return "original"
 
 
 def _rounded(value: float | None, digits: int) -> float | None:
@@ -88,7 +79,7 @@ class Scorer:
         result = evaluate(recorder, self._loader(chosen, mean, std), self.device, self.amp)
         refs = seed_accuracies(spec, chosen)
         row = {
-            "path": str(path), "name": spec.name, "arch": spec.arch, "depth": spec.depth, "knob": knob(spec),
+            "path": str(path), "name": spec.name, "arch": spec.arch, "depth": spec.depth, "knob": spec.knob,
             "params": count_params(model), "dataset": chosen, "correct": result["correct"], "total": result["total"],
             "accuracy": _rounded(result["accuracy"], 4), "loss": _rounded(result["loss"], 6),
             "format": meta.get("format"), "kind": meta.get("kind"), "epoch": meta.get("epoch"),
