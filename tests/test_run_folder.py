@@ -135,7 +135,7 @@ def test_ctrl_c_while_starting_creates_no_folder(data_dir, tmp_path, monkeypatch
     assert not (tmp_path / "run").exists()
 
 
-def test_nan_in_the_first_epoch_leaves_only_config_yaml_and_the_folder_is_reused(data_dir, tmp_path):
+def test_nan_in_the_first_epoch_leaves_only_config_and_start_records_and_the_folder_is_reused(data_dir, tmp_path):
     out = tmp_path / "nan"
 
     def poison(epoch, batch, step):
@@ -146,12 +146,14 @@ def test_nan_in_the_first_epoch_leaves_only_config_yaml_and_the_folder_is_reused
     with pytest.raises(RunError, match=r"loss became nan in epoch 1 .*nothing was saved") as caught:
         trainer.run()
     assert "last.pt" not in str(caught.value)  # no claim of a file that does not exist
-    assert sorted(p.name for p in out.iterdir()) == ["config.yaml"]
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "environment.json", "train.log"]
     err = one_line(runner.invoke(app, ["train", *QUICK, "--out", str(out), "--resume"]), 2)
     assert f"no last.pt in {out}; start without --resume" in err
     result = runner.invoke(app, ["train", *QUICK, "--out", str(out)])
     assert result.exit_code == 0, stderr_of(result)
     assert (out / "last.pt").is_file()
+    log = (out / "train.log").read_text()  # appended: both starts, the first one's end said
+    assert log.count("=== start") == 2 and "stopped: the training loss became nan in epoch 1" in log
 
 
 def test_a_run_killed_between_last_pt_and_the_epochs_files_gets_them_on_resume(data_dir, tmp_path):
@@ -191,7 +193,8 @@ def test_a_full_disk_says_so_and_leaves_a_folder_to_reuse(data_dir, small_disk):
     out = small_disk / "run"
     err = one_line(runner.invoke(app, ["train", *QUICK, "--out", str(out)]), 1)
     assert f"disk full while writing {out / 'last.pt'}" in err
-    assert sorted(p.name for p in out.iterdir()) == ["config.yaml"]  # no temporary file, no lock
+    # no temporary file, no lock
+    assert sorted(p.name for p in out.iterdir()) == ["config.yaml", "environment.json", "train.log"]
     subprocess.run(["mount", "-o", "remount,size=8m", str(small_disk)], check=True)  # space freed
     result = runner.invoke(app, ["train", *QUICK, "--out", str(out)])
     assert result.exit_code == 0, stderr_of(result)

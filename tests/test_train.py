@@ -276,4 +276,4 @@ def test_tensorboard_events_when_installed(data_dir, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", fake)
     Trainer(tiny_config(tmp_path), tmp_path / "tb").run()
     assert written[0] == ("dir", str(tmp_path / "tb" / "tensorboard")) and written[-1] == ("closed",)
-    assert ("test_acc", 2) in written and ("lr", 0) in written
+    assert ("epoch/test_acc", 2) in written and ("epoch/lr", 0) in written

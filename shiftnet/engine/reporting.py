@@ -1,5 +1,6 @@
 """What a training run tells the outside world: progress events (``Reporter``), the epoch line,
-TensorBoard events, and the summary ``Trainer.run`` returns.
+and the summary ``Trainer.run`` returns (with the line that states it). ``runlog`` copies what
+is printed to ``train.log``; ``scalars`` writes TensorBoard and W&B points.
 
 ``Reporter``'s methods are the loop's events; the CLI supplies a Rich one, and a caller that wants
 to act at a moment of the run (stop it, change it) overrides the event of that moment.
@@ -60,38 +61,21 @@ def format_epoch(row: dict, epochs: int) -> str:
             f"{row['seconds']:.1f}s  {row['images_per_s']:.0f} img/s")
 
 
-class TensorBoard:
-    """Events in ``<run>/tensorboard`` when tensorboard is installed; the writer (and its folder) comes
-    with the first epoch, so a run that fails before has none."""
-
-    KEYS = ("lr", "train_loss", "train_acc", "test_loss", "test_acc", "images_per_s")
-
-    def __init__(self, folder: Path, enabled: bool):
-        self.folder = folder
-        self.enabled = enabled
-        self.writer = None
-
-    def log(self, row: dict) -> None:
-        if self.writer is None and self.enabled:
-            self.enabled = False  # one try
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                return
-            self.writer = SummaryWriter(str(self.folder))
-        if self.writer is not None:
-            for key in self.KEYS:
-                self.writer.add_scalar(key, row[key], row["epoch"])
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-
-
 def summary(out_dir: Path, progress: Progress, select_on_test: bool) -> dict:
     """What ``Trainer.run`` returns: the final epoch's test accuracy and, labelled, the best one."""
     final = progress.final_row
     return {"out_dir": str(out_dir), "epochs": progress.epoch, "final_acc": final["test_acc"] if final else None,
             "best_acc": progress.best_acc if progress.best_epoch >= 0 else None, "best_epoch": progress.best_epoch,
             "select_on_test": select_on_test}
+
+
+def summary_line(result: dict) -> str | None:
+    """The run's result in words, as ``shiftnet train`` prints it and ``train.log`` ends (None if no
+    epoch ended): the final epoch's accuracy, and the best labelled as selected on the test set."""
+    if result["final_acc"] is None:
+        return None
+    if result["select_on_test"]:
+        return (f"reported (seed-faithful, selected on the test set): {result['best_acc']:.2f}%; "
+                f"final epoch {result['final_acc']:.2f}%")
+    return (f"final test accuracy {result['final_acc']:.2f}%; best {result['best_acc']:.2f}% at epoch "
+            f"{result['best_epoch'] + 1} (selected on the test set)")

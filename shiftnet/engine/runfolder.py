@@ -4,8 +4,10 @@ A folder is only ever written by one process: ``.lock`` holds the owner's pid un
 ``flock``, which the kernel drops when its owner dies, however it dies, so a lock left by ``kill -9``
 is stale by construction and is taken over. Files a run writes are never overwritten by another run:
 a folder holding any of them but no ``last.pt`` is refused, while a folder with no progress in it
-(at most ``config.yaml``, as a failure before the first epoch ends leaves it) is reused. Temporary
-files of an atomic write that a killed process left behind are removed by the next owner.
+(at most ``config.yaml`` and the records of its starts, ``environment.json`` and ``train.log``, as
+a failure before the first epoch ends leaves them) is reused: the records are appended to, never
+rewritten, so they are not outputs that refuse a folder. Temporary files of an atomic write that a
+killed process left behind are removed by the next owner.
 
 Whether a ``last.pt`` can be resumed is ``checkpoint.RunState`` (its schema) and ``engine.state``
 (its config and weights against the command's): the folder's rules end at the files' names.
@@ -31,7 +33,8 @@ except ImportError:  # not POSIX: a lock is stale when its pid no longer runs
 LOCK = ".lock"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # a .lock that is a symlink must not make us write its target
 OUTPUTS = ("last.pt", "metrics.csv", "best.safetensors", "final.safetensors", "tensorboard")
-WRITTEN = ("config.yaml", *OUTPUTS)
+RECORDS = ("config.yaml", "environment.json", "train.log")  # rewritten (config.yaml) or appended at each start
+WRITTEN = (*RECORDS, *OUTPUTS)
 
 
 def _plural(names: list[str]) -> str:

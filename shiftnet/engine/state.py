@@ -1,6 +1,7 @@
 """A run's state into ``last.pt`` and back (``checkpoint.RunState`` is the file's schema), and what a
-``last.pt`` must match to be resumed: the command's config (``config_differences``) and the model
-built from it (``check_weights_fit``), each failure one line that says what to do.
+``last.pt`` must match to be resumed: the command's config (``config_differences``; settings of speed and
+logging may change) and the model built from it (``check_weights_fit``), each failure one line that
+says what to do.
 
 Exact resume needs the model, optimizer, AMP scaler and the CPU (and GPU) generator states as they
 were between two steps; the position and running totals of the epoch are the loop's ``Progress``.
@@ -19,7 +20,22 @@ from .setup import Parts
 
 # config keys that may differ on --resume (they do not change what is computed, or only its speed)
 RESUMABLE_CHANGES = {("run", "device"), ("run", "compile"), ("run", "name"), ("run", "out"), ("data", "data_dir"),
-                     ("data", "eval_batch_size"), ("run", "shift_impl")}
+                     ("data", "eval_batch_size"), ("run", "shift_impl"), ("run", "log_every"), ("run", "wandb")}
+
+
+def load_resumable(folder: Path, config: Config) -> RunState:
+    """``folder/last.pt``, if it can continue under ``config``; one line that says what to do if not."""
+    path = folder / "last.pt"
+    try:
+        saved = RunState.load(path)
+    except UsageError as exc:
+        raise UsageError(f"{exc}; it cannot be resumed: move it away and start again, or choose another "
+                         f"--out / --name") from None
+    diffs = config_differences(saved.config, config.to_dict())
+    if diffs:
+        raise UsageError(f"--resume with a different config ({'; '.join(diffs)}); rerun with the saved settings "
+                         f"(see {folder / 'config.yaml'}) or start a new run with another --name")
+    return saved
 
 
 def snapshot(config: Config, parts: Parts, device: torch.device, progress: Progress) -> RunState:

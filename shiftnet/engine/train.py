@@ -9,12 +9,14 @@ state is never saved from inside a forward pass. A run killed any other way resu
 save and replays the same batches. A NaN/inf loss stops the run without overwriting ``last.pt``.
 
 Nothing is written before everything that can be checked is checked (folder, device, model, data),
-so a failure before the first epoch ends leaves at most ``config.yaml``, and such a folder is
-reused; one process at a time writes a run folder (``runfolder``).
+so a failure before the first epoch ends leaves at most ``config.yaml`` and the records of the start
+(``environment.json``, ``train.log``), and such a folder is reused; one process at a time writes a
+run folder (``runfolder``).
 
 Reporting: every epoch's test accuracy is logged; the run reports the final epoch's accuracy and,
 labelled as selected on the test set, the best. ``select_on_test`` (seed-faithful) makes the best
-the headline number, as the seed did; it never happens silently.
+the headline number, as the seed did; it never happens silently. Once all is checked, rank 0 records
+the environment, opens ``train.log`` (``runlog``) and starts W&B if asked (``scalars``).
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ from pathlib import Path
 
 import torch
 
-from ..checkpoint import EpochStats, Progress, RunState, save_weights, training_metadata, unwrap
+from ..checkpoint import EpochStats, Progress, save_weights, training_metadata, unwrap
 from ..config import Config, dump_yaml, lr_at
 from ..errors import Interrupted, UsageError
 from ..fileio import atomic_write_text
 from ..runtime import resolve_device, tune_allocator
-from . import distributed, runfolder, setup, state
+from . import distributed, environment, runfolder, setup, state
 from .evaluate import evaluate
 from .interrupts import StopRequests
-from .reporting import Reporter, Silent, TensorBoard, format_epoch, summary
+from .reporting import Reporter, Silent, format_epoch, summary, summary_line
+from .runlog import RunLog, ending, marker
+from .scalars import Scalars
 from .step import CHECK_EVERY, RunningTotals, train_step
 
 __all__ = ["Reporter", "Trainer", "format_epoch"]
@@ -53,8 +57,8 @@ class Trainer:
         if config.run.shift_impl == "cupy" and self.device.type != "cuda":
             raise UsageError(f"--shift-impl cupy needs a CUDA device, not {self.device}; use auto, torch or conv")
         self.dist = distributed.setup(self.device.type)
-        if not self.dist.is_main:
-            self.reporter = Silent(self.reporter)
+        self._log = RunLog(self.reporter, self.out_dir / "train.log") if self.dist.is_main else None
+        self.reporter = self._log or Silent(self.reporter)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
         if config.data.batch_size % self.dist.world_size:
@@ -64,7 +68,7 @@ class Trainer:
         self.parts: setup.Parts | None = None  # built by run(), once the folder and settings are checked
         self.loaders = None  # (train, test)
         self._lock = runfolder.RunLock(self.out_dir)
-        self._tensorboard = TensorBoard(self.out_dir / "tensorboard", enabled=self.dist.is_main)
+        self._scalars = Scalars(self.out_dir / "tensorboard", config.run, self.dist.world_size, self.dist.is_main)
 
     @property
     def model(self) -> torch.nn.Module | None:
@@ -73,20 +77,26 @@ class Trainer:
     # ------------------------------------------------------------------ start
     def run(self) -> dict:
         tune_allocator()
-        progress = None
+        result = error = None
         try:
             progress = self._start()
             with self.stop:
                 while progress.epoch < self.config.optim.epochs:
                     self._train_epoch(progress)
+            result = summary(self.out_dir, progress, self.config.run.select_on_test)
         except KeyboardInterrupt:  # during start-up, or a second Ctrl-C: this moment is not saved
-            raise Interrupted(f"stopped ({self.stop.name}) without saving this moment; "
-                              f"{self._how_to_continue()}") from None
+            error = Interrupted(f"stopped ({self.stop.name}) without saving this moment; {self._how_to_continue()}")
+            raise error from None
+        except BaseException as exc:
+            error = exc
+            raise
         finally:
-            self._tensorboard.close()
+            self._scalars.close(result, error)
+            if self._log is not None:
+                self._log.close(ending(error, result and summary_line(result)))
             self._lock.release()
             distributed.cleanup(self.dist)
-        return summary(self.out_dir, progress, self.config.run.select_on_test)
+        return result
 
     def _start(self) -> Progress:
         """Check everything first (folder, model on the device, data), then claim the folder and write."""
@@ -95,7 +105,7 @@ class Trainer:
         saved = None
         if self.resume:
             self._claim_folder()
-            saved = self._load_saved()
+            saved = state.load_resumable(self.out_dir, self.config)
         self.parts = setup.build(self.config, self.device, self.dist, self.out_dir, self.reporter.message)
         self.loaders = self._data()
         if not self.resume:
@@ -105,6 +115,7 @@ class Trainer:
             progress = state.restore(saved, self.parts, self.device, self.out_dir / "last.pt")
             self.reporter.message(f"resumed {self.out_dir} at epoch {progress.epoch + 1}, batch {progress.batch}")
         if self.dist.is_main:
+            self._open_records(progress)
             atomic_write_text(self.out_dir / "config.yaml", dump_yaml(self.config))
         if progress.batch == 0 and progress.history:  # a run that died between last.pt and the epoch's other files
             self._write_outputs(progress, progress.history[-1])
@@ -113,18 +124,12 @@ class Trainer:
     def _data(self):
         return setup.loaders(self.config, self.device, self.dist)
 
-    def _load_saved(self) -> RunState:
-        path = self.out_dir / "last.pt"
-        try:
-            saved = RunState.load(path)
-        except UsageError as exc:
-            raise UsageError(f"{exc}; it cannot be resumed: move it away and start again, or choose another "
-                             f"--out / --name") from None
-        diffs = state.config_differences(saved.config, self.config.to_dict())
-        if diffs:
-            raise UsageError(f"--resume with a different config ({'; '.join(diffs)}); rerun with the saved settings "
-                             f"(see {self.out_dir / 'config.yaml'}) or start a new run with another --name")
-        return saved
+    def _open_records(self, progress: Progress) -> None:
+        """Rank 0, everything checked: environment.json, train.log's marker for this start, W&B."""
+        start = environment.record(self.out_dir, environment.collect(self.device, self.dist.world_size), self.resume)
+        where = f"resume at epoch {progress.epoch + 1}, batch {progress.batch}" if self.resume else "start"
+        self._log.open(marker(where, f"{self.config.model_spec().name} on {self.config.data.dataset}", start))
+        self._scalars.start(start, self.out_dir.name, self.config.to_dict())
 
     def _claim_folder(self) -> None:
         """Rank 0 takes the folder's lock, checks it again (another run may have started meanwhile) and
@@ -169,6 +174,7 @@ class Trainer:
             totals.add(loss, logits, labels)
             progress.batch += 1
             progress.step += 1
+            self._scalars.step(progress.step, loss, parts.optimizer.param_groups[0]["lr"], totals)
             if progress.batch % CHECK_EVERY == 0 or progress.batch == total:
                 totals.check_finite(epoch, progress.batch, self.out_dir / "last.pt")
                 so_far = totals.after(progress.stats)
@@ -209,7 +215,7 @@ class Trainer:
             progress.best_acc, progress.best_epoch = row["test_acc"], epoch
         self._save_state(progress)  # first: the epoch's other files can be written again from it
         self._write_outputs(progress, row)
-        self._tensorboard.log(row)
+        self._scalars.epoch(row)
         self.reporter.epoch_end(row, self.config.optim.epochs)
         if progress.epoch < self.config.optim.epochs and self.stop.agreed(self.dist, self.device):
             raise self._interrupted(f"after epoch {epoch + 1}")
