@@ -15,7 +15,11 @@ keys are ours). Each model carries a timm ``pretrained_cfg`` with the original's
 from __future__ import annotations
 
 import yaml
-from timm.models import register_model
+
+try:
+    from timm.models import register_model
+except ImportError:
+    raise ImportError("shiftnet.timm_models needs timm: pip install 'shiftnet[timm]'") from None
 
 from .config import from_dict
 from .data.datasets import SEED_MEAN, SEED_STD
