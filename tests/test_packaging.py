@@ -8,13 +8,15 @@ Every non-Python file under ``shiftnet/`` must match a package-data pattern of i
 from __future__ import annotations
 
 import fnmatch
-import tomllib
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def test_every_data_file_in_the_package_is_declared_package_data():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     package_root = REPO / "shiftnet"
     missing = []
