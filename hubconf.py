@@ -15,20 +15,9 @@ dependencies = ["torch", "safetensors", "yaml"]
 
 
 def _entry(arch: str, depth: int, checkpoint_path=None, **fields):
-    from shiftnet import load_model
-    from shiftnet.models import ModelSpec, create_model
+    from shiftnet import create_model
 
-    requested = ModelSpec(arch, depth, **fields)
-    if checkpoint_path is None:
-        return create_model(requested)
-    model = load_model(checkpoint_path)
-    wanted = {"arch": arch, "depth": depth, **fields}
-    differs = {key: (value, getattr(model.spec, key)) for key, value in wanted.items()
-               if getattr(model.spec, key) != value}
-    if differs:
-        detail = ", ".join(f"{key} {want!r} but the checkpoint has {got!r}" for key, (want, got) in differs.items())
-        raise ValueError(f"{checkpoint_path} holds {model.spec.name}: asked for {detail}")
-    return model
+    return create_model(f"{arch}{depth}", checkpoint_path=checkpoint_path, **fields)
 
 
 def _make_entry(name: str):

@@ -4,9 +4,10 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    """``shiftnet.load_model`` without importing torch for ``import shiftnet`` (the CLI's --help stays fast)."""
-    if name == "load_model":
-        from .loading import load_model
+    """``shiftnet.load_model`` and ``shiftnet.create_model`` without importing torch for ``import shiftnet``
+    (the CLI's --help stays fast)."""
+    if name in ("load_model", "create_model"):
+        from . import loading
 
-        return load_model
+        return getattr(loading, name)
     raise AttributeError(f"module 'shiftnet' has no attribute {name!r}")

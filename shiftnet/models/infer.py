@@ -74,10 +74,11 @@ def infer_spec(state: dict[str, torch.Tensor]) -> ModelSpec:
         raise SpecMismatch(f"inferred {spec} is invalid: {exc}") from None
 
 
-def build_from_state(state: dict[str, torch.Tensor], spec: ModelSpec | None = None) -> torch.nn.Module:
+def build_from_state(state: dict[str, torch.Tensor], spec: ModelSpec | None = None,
+                     shift_impl: str | None = None) -> torch.nn.Module:
     """Build ``spec`` (or the inferred one) and load ``state`` strictly; SpecMismatch on any difference."""
     spec = spec or infer_spec(state)
-    model = create_model(spec)
+    model = create_model(spec, shift_impl=shift_impl)
     expected = model.state_dict()
     state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked") or k in expected}
     missing = sorted(set(expected) - set(state) - {k for k in expected if k.endswith("num_batches_tracked")})
