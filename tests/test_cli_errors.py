@@ -181,3 +181,13 @@ def test_ctrl_c_while_the_command_line_is_parsed_exits_130(monkeypatch, capfd):
         app(["params"], prog_name="shiftnet")
     assert exit_info.value.code == 130
     assert capfd.readouterr().err.strip().splitlines()[-1] == "error: interrupted (Ctrl-C)"
+
+
+@pytest.mark.parametrize("args", [["params"], ["params", "--json"], ["--help"], ["--version"]], ids=" ".join)
+def test_a_reader_that_leaves_ends_the_command_quietly(args):
+    """``shiftnet params | head``: stdout's reader is gone before the command writes (a real pipe whose
+    read end is closed), through Rich (the table, help) and through print (JSON, the version)."""
+    proc = subprocess.Popen([sys.executable, "-m", "shiftnet", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 1 and err == "", err

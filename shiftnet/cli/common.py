@@ -4,7 +4,8 @@ Each command body runs inside ``cli_errors()``: a ``ValueError``/``UsageError`` 
 stderr and exit 2, any other exception one line and exit 1; ``--debug`` or ``SHIFTNET_DEBUG=1``
 re-raises so the traceback shows. Ctrl-C exits 130 with one line. Errors found while parsing the
 command line itself (an unknown flag, a value of the wrong type) get the same one line and exit 2
-from ``OneLineErrors``, the root group, instead of Typer's usage box.
+from ``OneLineErrors``, the root group, instead of Typer's usage box. A reader that stops reading
+(``shiftnet params | head``) ends the command quietly with exit 1, as Click and Rich do.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ def cli_errors():
         if debug_enabled():
             raise
         raise fail("interrupted (Ctrl-C)", 130) from None
+    except BrokenPipeError:
+        raise stdout_closed() from None
     except Exception as exc:  # noqa: BLE001 - this is the one place that maps every error to an exit code
         if debug_enabled():
             raise
@@ -71,6 +74,29 @@ def cli_errors():
         if code == 1 and not isinstance(exc, ShiftnetError):
             message = f"{type(exc).__name__}: {message} (rerun with --debug for the traceback)"
         raise fail(message.splitlines()[0] if code == 2 else " ".join(message.split()), code) from None
+
+
+def stdout_closed() -> typer.Exit:
+    """The Exit for a closed stdout: nothing more is written to it (Python would report the failed
+    flush at exit as a second error), and nothing is said, since the reader left on purpose."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no file descriptor (a test's captured stdout)
+        pass
+    return typer.Exit(1)
+
+
+@contextlib.contextmanager
+def interrupted():
+    """Around the whole command line: Ctrl-C or a closed stdout between the places that handle them
+    (Typer builds the command tree outside every command) still end in one line or quietly."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        print("error: interrupted (Ctrl-C)", file=sys.stderr)
+        raise SystemExit(130) from None
+    except BrokenPipeError:
+        raise SystemExit(stdout_closed().exit_code) from None
 
 
 class OneLineErrors(TyperGroup):
@@ -100,7 +126,7 @@ class OneLineErrors(TyperGroup):
             message = " ".join(exc.format_message().split())[:300].rstrip(".")
             print(f"error: {message}{where}", file=sys.stderr)
             sys.exit(exc.exit_code)
-        except (click_exceptions.Abort, typer.Abort) as exc:
+        except typer.Abort as exc:  # click's Abort where Typer uses the click package, Typer's own where it vendors it
             if isinstance(exc.__cause__ or exc.__context__, KeyboardInterrupt):  # Ctrl-C while parsing
                 print("error: interrupted (Ctrl-C)", file=sys.stderr)
                 sys.exit(130)
