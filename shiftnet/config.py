@@ -6,7 +6,9 @@ fields but ``num_classes``, which follows the data set), so there is one default
 may ``extends: other.yaml``; command-line flags override file values; unknown keys and bad
 values are refused with the valid choices named. ``load_config`` returns the complete, validated
 config that a run saves as ``config.yaml`` and that ``--resume`` compares against. The choices of
-every enumerated setting live here (the command line's help and checks read them).
+every enumerated setting live here (the command line's help and checks read them). Importing this
+module does not import torch (``models``, ``kernels`` and ``data`` are imported where they are used),
+so that ``shiftnet train --help`` can show these defaults and choices in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -14,26 +16,41 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .config_yaml import read_yaml
-from .data.datasets import DATASETS
 from .errors import UsageError, short_repr
-from .kernels import SHIFT_IMPLS
-from .models import ModelSpec
-from .models.spec import check_known_keys
+
+if TYPE_CHECKING:
+    from .models import ModelSpec
 
 AMP_MODES = ("off", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")  # and cuda:N
 SCHEDULES = ("step", "cosine")
 NORMALIZATIONS = ("seed", "true")
 BN_INITS = ("ones", "uniform")
-# The model section: ModelSpec's fields but the head, which follows data.dataset.
-MODEL_KEYS = tuple(f.name for f in dataclasses.fields(ModelSpec) if f.name != "num_classes")
+
+
+def _model_spec_class():
+    from .models import ModelSpec  # imports torch: only when a config is built
+
+    return ModelSpec
+
+
+def model_keys() -> tuple[str, ...]:
+    """The model section's keys: ModelSpec's fields but the head, which follows data.dataset."""
+    return tuple(f.name for f in dataclasses.fields(_model_spec_class()) if f.name != "num_classes")
+
+
+def _datasets() -> dict:
+    from .data.datasets import DATASETS
+
+    return DATASETS
 
 
 @dataclass
@@ -53,7 +70,7 @@ class OptimConfig:
     nesterov: bool = False
     epochs: int = 164
     schedule: str = "step"
-    milestones: list = field(default_factory=lambda: [82, 123])  # lr x gamma from these 0-based epochs on
+    milestones: list[int] = field(default_factory=lambda: [82, 123])  # lr x gamma from these 0-based epochs on
     gamma: float = 0.1
     reset_momentum_each_epoch: bool = False  # the seed rebuilt its optimizer every epoch
 
@@ -79,7 +96,7 @@ class RunConfig:
 
 @dataclass
 class Config:
-    model: ModelSpec = field(default_factory=ModelSpec)  # num_classes kept equal to the data set's
+    model: ModelSpec = field(default_factory=lambda: _model_spec_class()())  # num_classes: the data set's
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -87,12 +104,12 @@ class Config:
     def to_dict(self) -> dict:
         """The config as config.yaml holds it (the model section without num_classes)."""
         data = dataclasses.asdict(self)
-        data["model"] = {key: data["model"][key] for key in MODEL_KEYS}
+        data["model"] = {key: data["model"][key] for key in model_keys()}
         return data
 
     @property
     def num_classes(self) -> int:
-        return DATASETS[self.data.dataset].num_classes
+        return _datasets()[self.data.dataset].num_classes
 
     def model_spec(self) -> ModelSpec:
         """The validated spec to build: the model section with the data set's head."""
@@ -104,21 +121,39 @@ class Config:
         return f"{self.model_spec().name}_{self.data.dataset}_s{self.run.seed}"
 
 
-SECTIONS = {"model": ModelSpec, "data": DataConfig, "optim": OptimConfig, "run": RunConfig}
+def sections() -> dict[str, type]:
+    """Each config section's dataclass (the model section's is ModelSpec)."""
+    return {"model": _model_spec_class(), "data": DataConfig, "optim": OptimConfig, "run": RunConfig}
+
+
+def section_keys(name: str) -> list[str]:
+    """The keys a config file may give in section ``name``, sorted."""
+    cls = sections()[name]
+    return sorted(model_keys() if name == "model" else (f.name for f in dataclasses.fields(cls)))
+
+
+def key_types(name: str) -> dict[str, Any]:
+    """Section ``name``'s keys and their declared types (``int``, ``float | None``, ``list[int]``...)."""
+    hints = typing.get_type_hints(sections()[name])
+    return {key: hints[key] for key in section_keys(name)}
+
+
+def check_known(given, valid, what: str, **options) -> None:
+    from .models.spec import check_known_keys  # the one unknown-key check and its message
+
+    check_known_keys(given, valid, what, error=UsageError, **options)
 
 
 def from_dict(data: dict) -> Config:
-    check_known_keys(data, SECTIONS, "config section(s)", error=UsageError)
-    sections = {}
-    for name, cls in SECTIONS.items():
+    check_known(data, sections(), "config section(s)")
+    built = {}
+    for name, cls in sections().items():
         values = data.get(name) or {}
         if not isinstance(values, dict):
             raise UsageError(f"config section {name!r} must be a mapping")
-        valid = MODEL_KEYS if cls is ModelSpec else [f.name for f in dataclasses.fields(cls)]
-        check_known_keys(values, sorted(valid), "key(s)", prefix=f"{name}.", valid_label=f"valid {name} keys",
-                         error=UsageError)
-        sections[name] = cls(**values)
-    return validate(Config(**sections))
+        check_known(values, section_keys(name), "key(s)", prefix=f"{name}.", valid_label=f"valid {name} keys")
+        built[name] = cls(**values)
+    return validate(Config(**built))
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Config:
@@ -153,11 +188,16 @@ BOOL_KEYS = ("optim.nesterov", "optim.reset_momentum_each_epoch", "run.channels_
 STRING_KEYS = ("model.arch", "model.reduction_mode", "model.shortcut_rule", "data.dataset", "data.normalization",
                "optim.schedule", "run.device", "run.amp", "run.bn_weight_init", "run.shift_impl")
 OPTIONAL_STRING_KEYS = ("data.data_dir", "run.name", "run.out")
-CHOICES = {  # key: (its choices, a note for the message)
-    "data.normalization": (NORMALIZATIONS, " (true: each data set's own statistics)"),
-    "optim.schedule": (SCHEDULES, ""), "run.amp": (AMP_MODES, ""), "run.shift_impl": (SHIFT_IMPLS, ""),
-    "run.bn_weight_init": (BN_INITS, ""),
-}
+
+
+def choices() -> dict[str, tuple[tuple[str, ...], str]]:
+    """Each enumerated key: (its choices, a note for the message). The shift implementations are
+    kernels/op.py's (imported here, not at the top: they import torch)."""
+    from .kernels import SHIFT_IMPLS
+
+    return {"data.normalization": (NORMALIZATIONS, " (true: each data set's own statistics)"),
+            "optim.schedule": (SCHEDULES, ""), "run.amp": (AMP_MODES, ""), "run.shift_impl": (SHIFT_IMPLS, ""),
+            "run.bn_weight_init": (BN_INITS, "")}
 
 
 def _get(config: Config, key: str):
@@ -207,11 +247,12 @@ def validate(config: Config) -> Config:
     if isinstance(d.normalization, bool):  # YAML reads the README's `normalization: true` as a boolean
         d.normalization = "true" if d.normalization else "seed"
     _validate_types(config)
-    _check(d.dataset in DATASETS, f"unknown dataset {short_repr(d.dataset)}; choose one of {', '.join(DATASETS)}")
-    for key, (choices, note) in CHOICES.items():
+    datasets = _datasets()
+    _check(d.dataset in datasets, f"unknown dataset {short_repr(d.dataset)}; choose one of {', '.join(datasets)}")
+    for key, (valid, note) in choices().items():
         value = _get(config, key)
-        _check(value in choices, f"{key[key.index('.') + 1:]} must be one of {', '.join(choices)}{note}, "
-                                 f"got {short_repr(value)}")
+        _check(value in valid, f"{key[key.index('.') + 1:]} must be one of {', '.join(valid)}{note}, "
+                               f"got {short_repr(value)}")
     _check(r.device in DEVICES or r.device.startswith("cuda:"),
            f"device must be {', '.join(DEVICES)} or cuda:N, got {short_repr(r.device)}")
     try:

@@ -5,7 +5,8 @@ and page-faults it back on the next allocation. A CIFAR training step frees and 
 activations of that size hundreds of times, so on CPU most of the step went to page faults
 (measured in docs/platform.md#allocator and BENCHMARKS.md). Raising the mmap and trim thresholds keeps
 freed memory in the process: the fix that ``tune_allocator`` applies by default; the cost is a
-higher resident set. ``SHIFTNET_MALLOC_TUNING=0`` turns it off.
+higher resident set. ``SHIFTNET_MALLOC_TUNING=0`` turns it off. Importing this module does not
+import torch (the device functions do), so the command line can import it before it knows it runs.
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ import ctypes
 import ctypes.util
 import os
 import platform
+from typing import TYPE_CHECKING
 
-import torch
+from .config import DEVICES
+
+if TYPE_CHECKING:
+    import torch
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -42,8 +47,10 @@ def tune_allocator() -> bool:
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU is a usage error."""
-    if device not in ("auto", "cpu", "cuda") and not device.startswith("cuda:"):
-        raise ValueError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    import torch
+
+    if device not in DEVICES and not device.startswith("cuda:"):
+        raise ValueError(f"--device must be {', '.join(DEVICES)} or cuda:N, got {device!r}")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
@@ -53,6 +60,8 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 def describe_machine(device: torch.device) -> str:
     """One line for benchmark records: the card or CPU, thread count, torch version."""
+    import torch
+
     if device.type == "cuda":
         hardware = torch.cuda.get_device_name(device)
     else:

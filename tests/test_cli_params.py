@@ -57,6 +57,14 @@ def test_hundred_classes_are_true_counts_with_a_note():
     assert "reused the 10-class" in table.output
 
 
+def test_dataset_names_the_head_as_classes_does():
+    by_classes = runner.invoke(app, ["params", "--classes", "100", "--json"])
+    by_dataset = runner.invoke(app, ["params", "--dataset", "cifar100", "--json"])
+    assert by_classes.exit_code == by_dataset.exit_code == 0 and by_classes.stdout == by_dataset.stdout
+    one = runner.invoke(app, ["params", "--depth", "56", "--dataset", "cifar100", "--json"])
+    assert json.loads(one.stdout)[0]["name"] == "shiftresnet56_e1_c100"
+
+
 def test_single_model_flags():
     result = runner.invoke(app, ["params", "--expansion", "3", "--depth", "110", "--json"])
     (row,) = json.loads(result.stdout)
@@ -66,7 +74,8 @@ def test_single_model_flags():
     assert row["params"] == 96_206 and round(row["reduction_factor"], 2) == 2.83
     result = runner.invoke(app, ["params", "--arch", "shiftresnet56", "--json"])
     assert json.loads(result.stdout)[0]["params"] == 102_106
-    result = runner.invoke(app, ["params", "--arch", "resnet", "--depth", "20", "--reduction", "2.9", "--reduction-mode", "net", "--json"])
+    result = runner.invoke(app, ["params", "--arch", "resnet", "--depth", "20", "--reduction", "2.9",
+                                 "--reduction-mode", "net", "--json"])
     assert json.loads(result.stdout)[0]["reduction_mode"] == "net"
     table = runner.invoke(app, ["params", "--depth", "56", "--reduction", "3.3", "--shortcut-rule", "legacy"])
     assert table.exit_code == 0 and "298,794" in table.output
@@ -79,6 +88,8 @@ def test_single_model_flags():
     (["--arch", "resnet", "--expansion", "3"], "shiftresnet only"),
     (["--reduction-mode", "depthwise", "--reduction", "2"], "reduction_mode must be one of block, net"),
     (["--classes", "7"], "--classes must be 10 or 100"),
+    (["--dataset", "svhn"], "--dataset must be cifar10 or cifar100, got 'svhn'"),
+    (["--dataset", "cifar100", "--classes", "10"], "--classes 10 and --dataset cifar100 (100 classes) disagree"),
     (["--arch", "resnet20", "--depth", "56"], "disagree"),
 ])
 def test_bad_flags_exit_2_with_one_line(args, message):
@@ -93,8 +104,10 @@ def test_real_process_exit_codes_and_debug():
     cmd = [sys.executable, "-m", "shiftnet", "params", "--depth", "21"]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stdout == ""
-    assert proc.stderr.strip().splitlines() == ["error: depth must be 6n+2 with n >= 1 (8, 14, 20, 26, ..., 56, 110), got 21"]
-    debug = subprocess.run([sys.executable, "-m", "shiftnet", "--debug", "params", "--depth", "21"], capture_output=True, text=True)
+    assert proc.stderr.strip().splitlines() == [
+        "error: depth must be 6n+2 with n >= 1 (8, 14, 20, 26, ..., 56, 110), got 21"]
+    debug = subprocess.run([sys.executable, "-m", "shiftnet", "--debug", "params", "--depth", "21"],
+                           capture_output=True, text=True)
     assert debug.returncode != 0 and "Traceback" in debug.stderr
 
 

@@ -26,7 +26,7 @@ from torch import nn
 from ..engine.evaluate import autocast
 from ..engine.step import train_step
 from ..kernels import Shift
-from ..kernels.op import replace_shifts
+from ..kernels.op import FIXED_SHIFT_IMPLS, replace_shifts
 from ..models import ModelSpec, count_params, create_model
 
 RECOMPILE_LIMIT = 64  # every model and its twin, in train and eval mode, compiles the same forward code
@@ -122,15 +122,14 @@ class Setup(NamedTuple):
         return "+".join(parts) or "eager"
 
 
-SETUP_WORDS = "eager, compile, cl (channels_last), and a shift implementation: torch, conv, cupy"
+SETUP_WORDS = f"eager, compile, cl (channels_last), and a shift implementation: {', '.join(FIXED_SHIFT_IMPLS)}"
 
 
 def parse_setup(text: str) -> Setup:
     """``eager``, ``compile``, ``cl+conv``, ``compile+cl`` ... (words joined by +)."""
     words = [word.strip() for word in text.lower().split("+") if word.strip()]
-    known = {"eager", "compile", "cl", "torch", "conv", "cupy"}
-    unknown = [word for word in words if word not in known]
-    impls = [word for word in words if word in ("torch", "conv", "cupy")]
+    unknown = [word for word in words if word not in ("eager", "compile", "cl", *FIXED_SHIFT_IMPLS)]
+    impls = [word for word in words if word in FIXED_SHIFT_IMPLS]
     if not words or unknown or len(impls) > 1 or ("eager" in words and "compile" in words):
         raise ValueError(f"--setup {text[:40]!r}: use words joined by + from {SETUP_WORDS}, e.g. compile+cl")
     return Setup("cl" in words, "compile" in words, impls[0] if impls else None)

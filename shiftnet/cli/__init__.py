@@ -1,13 +1,19 @@
-"""The ``shiftnet`` command: a Typer app with one small module per subcommand."""
+"""The ``shiftnet`` command: a Typer app with one small module per subcommand.
+
+Importing it, and so ``shiftnet --help``, ``--version`` and every command's ``--help``, does not
+import torch (issue 13; tests/test_cli_import.py checks each with ``python -X importtime``): the
+command modules import torch, the models and the engine inside their command bodies, and help
+reads its choices and defaults from torch-free modules (``config.py``, ``cli/choices.py``).
+"""
 
 from __future__ import annotations
 
-try:  # Ctrl-C while these load (torch takes seconds): exit as any Ctrl-C does, one line, no traceback
+try:  # Ctrl-C while these load: exit as any Ctrl-C does, one line, no traceback
     import typer
     from typing_extensions import Annotated
 
     from .bench import bench_app
-    from .common import OneLineErrors, set_debug
+    from .common import OneLineErrors, interrupted, set_debug
     from .download import download_app
     from .eval import convert_command, eval_command
     from .export import export_command
@@ -41,8 +47,10 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors (also SHIFTNET_DEBUG=1).")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", callback=_print_version, is_eager=True)] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show full tracebacks on errors (also SHIFTNET_DEBUG=1).")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", help="Print the version and exit.", callback=_print_version, is_eager=True)] = False,
 ) -> None:
     set_debug(debug)
 
@@ -59,4 +67,5 @@ app.add_typer(plot_app, name="plot")
 
 
 def main() -> None:
-    app()
+    with interrupted():
+        app()

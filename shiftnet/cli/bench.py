@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from typing import List, Optional
 
-import torch
 import typer
 from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from typing_extensions import Annotated
 
-from ..bench.shift import SHIFT_BENCH_CONTENDERS, run_shift_bench, shift_shapes
 from ..config import AMP_MODES
-from ..models import ModelSpec, parse_model_name
-from ..runtime import describe_machine, resolve_device, tune_allocator
+from ..runtime import tune_allocator
 from . import options
+from .choices import FIXED_SHIFT_IMPLS, SHIFT_BENCH_CONTENDERS, choices
 from .common import cli_errors, console, err_console, progress_display, strict_json
 
-bench_app = typer.Typer(help="Measure speed: the shift op (shift), training/eval throughput (train), the data loader "
-                        "(loader).", no_args_is_help=True)
+bench_app = typer.Typer(help="Measure speed: the shift op (shift), training/eval throughput (train), inference "
+                        "latency (infer), the data loader (loader).", no_args_is_help=True)
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16, "float64": torch.float64}
+DTYPES = ("float32", "float16", "bfloat16", "float64")  # torch's names (torch.float32, ...)
 
 
 def parse_shape(text: str) -> tuple[int, int, int, int]:
@@ -38,17 +36,15 @@ def progress_bar(stderr: bool = False) -> Progress:
 
 @bench_app.command("shift")
 def bench_shift(
-    expansion: Annotated[Optional[List[float]], typer.Option("--expansion", "-e", help=(
-        "ShiftResNet expansions whose shift shapes to time (repeatable). (default: 1 3 6 9)"),
-        show_default=False)] = None,
+    expansion: Annotated[List[float], typer.Option("--expansion", "-e", help=(
+        "ShiftResNet expansions whose shift shapes to time (repeatable)."))] = [1.0, 3.0, 6.0, 9.0],
     batch_size: Annotated[int, typer.Option("--batch-size", help="Batch size of those shapes.")] = 128,
-    shape: Annotated[Optional[List[str]], typer.Option(
-        "--shape", help="Time this N,C,H,W shape instead (repeatable).", show_default=False)] = None,
-    dtype: Annotated[Optional[List[str]], typer.Option("--dtype", help=(
-        f"{', '.join(DTYPES)} (repeatable). (default: float32 on CPU; float32 and bfloat16 on GPU)"),
-        show_default=False)] = None,
-    impl: Annotated[Optional[List[str]], typer.Option("--impl", help=(
-        f"{', '.join(SHIFT_BENCH_CONTENDERS)} (repeatable). (default: all that apply)"), show_default=False)] = None,
+    shape: Annotated[Optional[List[str]], typer.Option("--shape", help="Time this N,C,H,W shape instead (repeatable).")
+                     ] = None,
+    dtype: Annotated[Optional[List[str]], typer.Option("--dtype", help=f"{choices(DTYPES)} (repeatable).",
+                     show_default="float32 on CPU; float32 and bfloat16 on GPU")] = None,
+    impl: Annotated[Optional[List[str]], typer.Option(
+        "--impl", help=f"{choices(SHIFT_BENCH_CONTENDERS)} (repeatable).", show_default="all that apply")] = None,
     device: options.Device = "auto",
     channels_last: Annotated[bool, typer.Option("--channels-last", help="Time channels_last (NHWC) tensors.")] = False,
     repeats: Annotated[int, typer.Option(
@@ -62,6 +58,12 @@ def bench_shift(
     the given expansions and batch size. Reports ms, GB/s (bytes read + written) and x clone.
     """
     with cli_errors():
+        import torch
+
+        from ..bench.shift import SHIFT_BENCH_CONTENDERS, run_shift_bench, shift_shapes
+        from ..models import ModelSpec
+        from ..runtime import describe_machine, resolve_device
+
         tune_allocator()
         dev = resolve_device(device)
         if repeats < 1:
@@ -82,13 +84,12 @@ def bench_shift(
             shapes = [parse_shape(s) for s in shape]
         else:
             shapes = []
-            for e in expansion or [1.0, 3.0, 6.0, 9.0]:
+            for e in expansion:
                 spec = ModelSpec("shiftresnet", 20, expansion=e).validated()
                 shapes.extend(s for s in shift_shapes(spec, batch_size) if s not in shapes)
-        total = len(shapes) * len(names)
         with progress_bar(stderr=as_json) as progress:
-            task = progress.add_task("timing", total=total)
-            rows = run_shift_bench(shapes, [DTYPES[n] for n in names], impls, dev, channels_last, repeats,
+            task = progress.add_task("timing", total=len(shapes) * len(names))
+            rows = run_shift_bench(shapes, [getattr(torch, n) for n in names], impls, dev, channels_last, repeats,
                                    progress=lambda: progress.advance(task))
         machine = describe_machine(dev)
         if as_json:
@@ -121,9 +122,11 @@ def shift_table(rows: list[dict], title: str) -> Table:
 DEFAULT_TRAIN_MODELS = ["resnet20", "shiftresnet20:1", "shiftresnet20:3"]
 
 
-def parse_model(text: str) -> ModelSpec:
-    """Any model name the tool prints (``shiftresnet20_e3``, ``resnet20_r2.8_block``) or the short form
-    ``shiftresnet56:6`` (expansion after a colon) / ``resnet20:r2.8`` (reduction)."""
+def parse_model(text: str):
+    """The ModelSpec of any model name the tool prints (``shiftresnet20_e3``, ``resnet20_r2.8_block``) or the
+    short form ``shiftresnet56:6`` (expansion after a colon) / ``resnet20:r2.8`` (reduction)."""
+    from ..models import parse_model_name
+
     try:
         return parse_model_name(text)
     except ValueError as exc:
@@ -132,10 +135,9 @@ def parse_model(text: str) -> ModelSpec:
 
 @bench_app.command("train")
 def bench_train(
-    model: Annotated[Optional[List[str]], typer.Option("--model", "-m", help=(
+    model: Annotated[List[str], typer.Option("--model", "-m", help=(
         "Models to time, by any name the tool prints, e.g. resnet20, shiftresnet20_e3 or shiftresnet20:3 (expansion), "
-        "resnet20_r2.8_block or resnet20:r2.8 (repeatable). (default: resnet20 shiftresnet20:1 shiftresnet20:3)"),
-        show_default=False)] = None,
+        "resnet20_r2.8_block or resnet20:r2.8 (repeatable)."))] = DEFAULT_TRAIN_MODELS,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Training batch size.")] = 128,
     eval_batch_size: Annotated[int, typer.Option("--eval-batch-size", help="Eval batch size.")] = 500,
     steps: Annotated[int, typer.Option("--steps", help="Timed steps per model (median reported).")] = 10,
@@ -145,33 +147,34 @@ def bench_train(
     amp: options.Amp = "off",
     compile_: Annotated[bool, typer.Option(
         "--compile", help="torch.compile each model (the shift is then fused into its neighbours).")] = False,
-    shift_impl: options.ShiftImpl = None,
+    shift_impl: options.ShiftImpl = "auto",
     shift_cost: Annotated[bool, typer.Option("--shift-cost/--no-shift-cost", help=(
         "Also time each ShiftResNet with its shifts replaced by identities, and show the ratio."))] = True,
     setup: Annotated[Optional[List[str]], typer.Option("--setup", help=(
         "Time every model in each of these setups, in the same rounds (repeatable): words joined by +, from eager, "
-        "compile, cl (channels_last), torch/conv/cupy (shift), e.g. --setup eager --setup compile --setup cl+conv. "
-        "Overrides --compile, --channels-last, --shift-impl."), show_default=False)] = None,
+        f"compile, cl (channels_last), {'/'.join(FIXED_SHIFT_IMPLS)} (shift), e.g. --setup eager --setup compile "
+        "--setup cl+conv. Overrides --compile, --channels-last, --shift-impl."))] = None,
     no_malloc_tuning: Annotated[bool, typer.Option("--no-malloc-tuning", help=(
         "Measure with glibc's default malloc (CPU) to see what the tuning buys."))] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
 ) -> None:
     """Training and eval images/s of ResNets and ShiftResNets side by side (synthetic data)."""
-    from ..bench.train import bench_models, parse_setup
-
     with cli_errors():
+        from ..bench.train import bench_models, parse_setup
+        from ..runtime import describe_machine, resolve_device
+
         if not no_malloc_tuning:
             tune_allocator()
         dev = resolve_device(device)
         options.check_choice("--amp", amp, AMP_MODES)
         if min(steps, batch_size, eval_batch_size) < 1 or warmup < 0:
             raise ValueError("--steps, --batch-size and --eval-batch-size must be >= 1, --warmup >= 0")
-        specs = [parse_model(m) for m in (model or DEFAULT_TRAIN_MODELS)]
+        specs = [parse_model(m) for m in model]
         setups = [parse_setup(text) for text in setup] if setup else None
         with progress_bar(stderr=as_json) as progress:
             task = progress.add_task("timing (interleaved rounds)", total=steps + warmup)
             rows = bench_models(specs, batch_size, dev, steps, warmup, channels_last, amp, compile_, eval_batch_size,
-                                None if shift_impl in (None, "auto") else shift_impl,
+                                None if shift_impl == "auto" else shift_impl,
                                 progress=lambda: progress.advance(task),
                                 shift_cost=shift_cost, setups=setups)
         base = rows[0]["train_images_per_s"]
@@ -182,8 +185,7 @@ def bench_train(
             print(strict_json({"machine": machine, "malloc_tuned": not no_malloc_tuning, "rows": rows}, indent=2))
             return
         table = Table(title=f"training/eval throughput, median of {steps} interleaved steps; {machine}",
-                      title_justify="left",
-                      box=box.SIMPLE_HEAVY, pad_edge=False)
+                      title_justify="left", box=box.SIMPLE_HEAVY, pad_edge=False)
         costs = any("shift_cost" in row for row in rows)
         columns = ["model", "setup", "params", "train img/s", "× row 1", "step ms", "sys %", "eval img/s"]
         for name in columns + (["shift cost train / eval"] if costs else []):
@@ -206,23 +208,25 @@ DEFAULT_INFER_MODELS = ["resnet20", "shiftresnet20:1"]
 
 @bench_app.command("infer")
 def bench_infer(
-    model: Annotated[Optional[List[str]], typer.Option("--model", "-m", help=(
-        "Models to time (repeatable). (default: resnet20 shiftresnet20:1)"), show_default=False)] = None,
-    batch_size: Annotated[Optional[List[int]], typer.Option(
-        "--batch-size", help="Batch sizes (repeatable). (default: 1 64)", show_default=False)] = None,
+    model: Annotated[List[str], typer.Option("--model", "-m", help="Models to time (repeatable).")
+                     ] = DEFAULT_INFER_MODELS,
+    batch_size: Annotated[List[int], typer.Option("--batch-size", help="Batch sizes (repeatable).")] = [1, 64],
     repeats: Annotated[int, typer.Option("--repeats", help="Timed rounds (the median is reported).")] = 30,
     no_onnx: Annotated[bool, typer.Option("--no-onnx", help="PyTorch eager only (no onnxruntime needed).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
 ) -> None:
     """CPU inference latency of each model in PyTorch eager and in onnxruntime (the exported file), side by side."""
-    from ..bench.infer import bench_inference
-
     with cli_errors():
+        import torch
+
+        from ..bench.infer import bench_inference
+        from ..runtime import describe_machine
+
         tune_allocator()
-        sizes = batch_size or [1, 64]
+        sizes = batch_size
         if repeats < 1 or min(sizes) < 1:
             raise ValueError("--repeats and --batch-size must be >= 1")
-        specs = [parse_model(m) for m in (model or DEFAULT_INFER_MODELS)]
+        specs = [parse_model(m) for m in model]
         runtimes = ("eager",) if no_onnx else ("eager", "onnx")
         with progress_bar(stderr=as_json) as progress:
             task = progress.add_task("exporting and checking", total=len(specs))
@@ -241,16 +245,15 @@ def bench_infer(
             table.add_column(name, justify="left" if name in ("model", "runtime") else "right", overflow="fold")
         for row in sorted(rows, key=lambda r: (r["batch_size"], r["runtime"])):
             table.add_row(row["model"], f"{row['params']:,}", row["runtime"], str(row["batch_size"]),
-                          f"{row['ms']:.2f}",
-                          f"{row['images_per_s']:,.0f}", f"{row[ratio]:.2f}")
+                          f"{row['ms']:.2f}", f"{row['images_per_s']:,.0f}", f"{row[ratio]:.2f}")
         console.print(table)
 
 
 @bench_app.command("loader")
 def bench_loader(
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help=(
-        "Use real CIFAR-10 from here if verified (else 50,000 synthetic images). (default: $SHIFTNET_DATA or ./data)"),
-        show_default=False)] = None,
+        "Use real CIFAR-10 from here if verified (else 50,000 synthetic images)."),
+        show_default="$SHIFTNET_DATA or ./data")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Batch size.")] = 128,
     model: Annotated[str, typer.Option(
         "--model", "-m", help="Model whose training speed the loader must beat.")] = "resnet20",
@@ -259,12 +262,15 @@ def bench_loader(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Loader images/s (augmentation included) next to a model's training images/s, same run, same device."""
-    from ..bench.loader import loader_images_per_s
-    from ..bench.train import bench_model
-    from ..data import default_data_dir, get_dataset, load_split
-    from ..data.datasets import ready_splits
-
     with cli_errors():
+        import torch
+
+        from ..bench.loader import loader_images_per_s
+        from ..bench.train import bench_model
+        from ..data import default_data_dir, get_dataset, load_split
+        from ..data.datasets import ready_splits
+        from ..runtime import describe_machine, resolve_device
+
         if epochs < 1 or batch_size < 1:
             raise ValueError(f"--epochs and --batch-size must be >= 1, got {epochs} and {batch_size}")
         spec = parse_model(model)

@@ -10,17 +10,14 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from typing_extensions import Annotated
 
-from ..checkpoint.pretrained import fetch_archive, resolve_names
-from ..data import default_data_dir, prepare_dataset
-from ..data.fetch import is_url
 from .common import cli_errors, console, err_console, notice, progress_display
 
 download_app = typer.Typer(help="Download and verify CIFAR-10/100 or pretrained checkpoints.", no_args_is_help=True)
 
 To = Annotated[Optional[Path], typer.Option(
-    "--to", show_default=False, help="Target folder. (default: --data-dir convention: $SHIFTNET_DATA or ./data)")]
+    "--to", help="Target folder.", show_default="the --data-dir convention: $SHIFTNET_DATA or ./data")]
 From = Annotated[Optional[str], typer.Option(
-    "--from", show_default=False, help="A URL or a local archive to use instead of the default source.")]
+    "--from", help="A URL or a local archive to use instead of the default source.", show_default="the official URL")]
 
 
 @contextlib.contextmanager
@@ -51,6 +48,8 @@ def byte_progress(label: str):
 
 def _dataset(name: str, to: Optional[Path], source: Optional[str]) -> None:
     with cli_errors():
+        from ..data import default_data_dir, prepare_dataset
+
         folder = default_data_dir(to)
         with byte_progress(f"downloading {name}") as update:
             result = prepare_dataset(name, folder, source, update, notice)
@@ -87,12 +86,15 @@ def download_checkpoints(
     name: Annotated[str, typer.Argument(help="An archive name (see --list) or all.")] = "all",
     to: Annotated[Path, typer.Option("--to", help="Target folder.")] = Path("checkpoints"),
     source: Annotated[Optional[str], typer.Option(
-        "--from", show_default=False,
-        help="URL or local zip (one NAME), or a folder / base URL holding the zips (all).")] = None,
+        "--from", help="URL or local zip (one NAME), or a folder / base URL holding the zips (all).",
+        show_default="the registry's URL")] = None,
     list_only: Annotated[bool, typer.Option("--list", help="List the registry and exit.")] = False,
 ) -> None:
     """The original pretrained .t7 archives (re-hosted on alvinwan/shiftresnet-cifar issue #12), unpacked safely."""
     with cli_errors():
+        from ..checkpoint.pretrained import fetch_archive, resolve_names
+        from ..data.fetch import is_url
+
         entries = resolve_names(name)
         if list_only:
             for entry in entries:

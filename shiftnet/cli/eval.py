@@ -13,28 +13,26 @@ from rich import box
 from rich.table import Table
 from typing_extensions import Annotated
 
-from ..checkpoint import dataset_of, load_checkpoint, save_weights
-from ..engine.paths import resolve_paths
-from ..engine.score import Scorer
+from ..config import AMP_MODES
 from ..errors import UsageError
-from ..fileio import file_digest
-from ..models.infer import build_from_state
-from ..runtime import resolve_device, tune_allocator
+from ..runtime import tune_allocator
+from . import options
 from .common import cli_errors, console, strict_json
+
+Dataset = Annotated[Optional[str], typer.Option("--dataset", help=(
+    f"{options.DATASET_HELP} Needed for an original .t7 of unknown origin."), show_default="the checkpoint's")]
 
 
 def eval_command(
     paths: Annotated[List[str], typer.Argument(
         show_default=False, help="Checkpoint files (.safetensors, last.pt, original .t7), run folders or globs.")],
-    dataset: Annotated[Optional[str], typer.Option(
-        "--dataset", help="cifar10 or cifar100 (needed for an original .t7 of unknown origin). (default: the one the "
-        "checkpoint records)", show_default=False)] = None,
+    dataset: Dataset = None,
     data_dir: Annotated[Optional[str], typer.Option(
-        "--data-dir", show_default=False, help="Data folder. (default: $SHIFTNET_DATA or ./data)")] = None,
+        "--data-dir", help="Data folder.", show_default="$SHIFTNET_DATA or ./data")] = None,
     batch_size: Annotated[int, typer.Option(
         "--batch-size", help="Evaluation batch size (never changes the result).")] = 500,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    amp: Annotated[str, typer.Option("--amp", help="off, bf16 or fp16 (off unless asked).")] = "off",
+    device: options.Device = "auto",
+    amp: options.Amp = "off",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per checkpoint.")] = False,
     predictions: Annotated[bool, typer.Option(
         "--predictions", help="With --json: add each test image's predicted class, in the data set's order.")] = False,
@@ -48,9 +46,12 @@ def eval_command(
     data set is an error, not a 1% accuracy.
     """
     with cli_errors():
+        from ..engine.paths import resolve_paths
+        from ..engine.score import Scorer
+        from ..runtime import resolve_device
+
         tune_allocator()
-        if amp not in ("off", "bf16", "fp16"):
-            raise ValueError(f"--amp must be off, bf16 or fp16, got {amp!r}")
+        options.check_choice("--amp", amp, AMP_MODES)
         if batch_size < 1:
             raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
         if predictions and not as_json:
@@ -142,14 +143,16 @@ def convert_command(
     source: Annotated[Path, typer.Argument(
         show_default=False, help="An original .t7 checkpoint (or any checkpoint shiftnet reads).")],
     target: Annotated[Optional[Path], typer.Argument(
-        show_default=False, help="Output .safetensors. (default: SOURCE with .safetensors)")] = None,
-    dataset: Annotated[Optional[str], typer.Option(
-        "--dataset", help="Record this data set in the metadata (needed for an original .t7 of unknown origin). "
-        "(default: the one the checkpoint records)", show_default=False)] = None,
+        help="Output .safetensors.", show_default="SOURCE with .safetensors")] = None,
+    dataset: Dataset = None,
 ) -> None:
     """Convert a checkpoint to this project's safetensors format (spec and the source's metadata kept);
-    print its sha256. Never writes over a file, its input included."""
+    print its sha256. --dataset is recorded in the metadata. Never writes over a file, its input included."""
     with cli_errors():
+        from ..checkpoint import dataset_of, load_checkpoint, save_weights
+        from ..fileio import file_digest
+        from ..models.infer import build_from_state
+
         state, spec, meta = load_checkpoint(source)
         target = target or source.with_suffix(".safetensors")
         if target.resolve() == source.resolve():

@@ -5,21 +5,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-import torch
 import typer
 from typing_extensions import Annotated
 
-from ..data import default_data_dir, get_dataset, load_split
-from ..data.datasets import ready_splits
 from ..errors import UsageError
-from ..export import FORMATS, export_checked
-from ..loading import load_model
+from .choices import EXPORT_FORMATS, choices
 from .common import cli_errors, console
 
 
-def check_images(model, data_dir: str | None, count: int) -> tuple[torch.Tensor, str]:
-    """The first ``count`` real test images of the model's data set, normalised as it was trained;
-    random images (said so) when that data set is not downloaded."""
+def check_images(model, data_dir: str | None, count: int):
+    """The first ``count`` real test images of the model's data set, normalised as it was trained
+    (a tensor), and where they came from; random images (said so) when that data set is not downloaded."""
+    import torch
+
+    from ..data import default_data_dir, get_dataset, load_split
+    from ..data.datasets import ready_splits
+
     cfg = model.pretrained_cfg
     folder = default_data_dir(data_dir)
     if "test" in ready_splits(folder, get_dataset(cfg["dataset"])):
@@ -37,19 +38,21 @@ def check_images(model, data_dir: str | None, count: int) -> tuple[torch.Tensor,
 def export_command(
     path: Annotated[Path, typer.Argument(
         show_default=False, help="Run folder, .safetensors, last.pt or original .t7.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="onnx, torchscript or pt2 (torch.export).")] = "onnx",
+    fmt: Annotated[str, typer.Option(
+        "--format", "-f", help=f"{choices(EXPORT_FORMATS)} (pt2: torch.export).")] = EXPORT_FORMATS[0],
     out: Annotated[Optional[Path], typer.Option(
-        "--out", show_default=False,
-        help="Output file. (default: beside the checkpoint, suffix of the format)")] = None,
+        "--out", help="Output file.", show_default="beside the checkpoint, suffix of the format")] = None,
     data_dir: Annotated[Optional[str], typer.Option(
-        "--data-dir", show_default=False,
-        help="Data folder for the check. (default: $SHIFTNET_DATA or ./data)")] = None,
+        "--data-dir", help="Data folder for the check.", show_default="$SHIFTNET_DATA or ./data")] = None,
     images: Annotated[int, typer.Option(
         "--images", help="Test images the written file must predict as PyTorch does.")] = 1000,
 ) -> None:
     """Export a model with the shift in standard operators, then run the written file (onnxruntime,
     torch.jit.load or torch.export.load) on test images: it is kept only if every prediction equals PyTorch's."""
     with cli_errors():
+        from ..export import FORMATS, export_checked
+        from ..loading import load_model
+
         if fmt not in FORMATS:
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
         if images < 1:

@@ -8,37 +8,44 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
-from ..models import ModelSpec, model_stats
-from ..published import seed_table_entries
-from ..report import params_table
 from . import options
+from .choices import DEFAULT_ARCH, DEFAULT_DEPTH, REDUCTION_MODES, SHORTCUT_RULES
 from .common import cli_errors, console
+
+MODEL_FLAGS = ("arch", "depth", "expansion", "reduction", "reduction_mode", "shortcut_rule")
 
 
 def params(
-    arch: options.Arch = None,
-    depth: options.Depth = None,
+    ctx: typer.Context,
+    arch: options.Arch = DEFAULT_ARCH,
+    depth: options.Depth = DEFAULT_DEPTH,
     expansion: options.Expansion = None,
     reduction: options.Reduction = None,
-    reduction_mode: options.ReductionMode = None,
-    shortcut_rule: options.ShortcutRule = None,
+    reduction_mode: options.ReductionMode = REDUCTION_MODES[0],
+    shortcut_rule: options.ShortcutRule = SHORTCUT_RULES[0],
     classes: Annotated[Optional[int], typer.Option("--classes", help=(
-        "Classes of the linear head: 10 (CIFAR-10) or 100 (CIFAR-100). (default: 10, or what a name in --arch says)"),
-        show_default=False)] = None,
+        f"{options.CLASSES_HELP} The linear head's size."), show_default="10, or what a name in --arch says")] = None,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", help=(
+        f"{options.DATASET_HELP} Counts its head (the same as --classes)."), show_default="cifar10")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of rows instead of a table.")] = False,
 ) -> None:
     """Count parameters and MACs exactly as the seed's count.py did.
 
     With no model flags, print every model of the seed README's CIFAR-10 table (ShiftResNet at
     a = c, 3c, 6c, 9c, the parameter-matched reduced ResNets and the originals) next to the
-    README's own Params and Reduction figures. With model flags, print that one model.
+    README's own Params and Reduction figures. With model flags, print that one model (flags left
+    out take the defaults shown).
     """
     with cli_errors():
-        if classes not in (None, 10, 100):
-            raise ValueError(f"--classes must be 10 or 100, got {classes}")
-        model_flags = (arch, depth, expansion, reduction, reduction_mode, shortcut_rule)
-        if any(flag is not None for flag in model_flags):
-            spec = options.spec_from_flags(arch, depth, expansion, reduction, reduction_mode, shortcut_rule, classes)
+        from ..models import ModelSpec, model_stats
+        from ..published import seed_table_entries
+        from ..report import params_table
+
+        _, classes = options.dataset_and_classes(dataset, classes)
+        picked = options.given(ctx)
+        if picked & set(MODEL_FLAGS):
+            model_flags = [ctx.params[flag] if flag in picked else None for flag in MODEL_FLAGS]
+            spec = options.spec_from_flags(*model_flags, classes)
             classes = spec.num_classes
             if classes not in (10, 100):
                 raise ValueError(f"--arch {arch}: a head of 10 or 100 classes only (CIFAR-10, CIFAR-100), "

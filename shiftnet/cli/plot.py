@@ -10,6 +10,7 @@ import typer
 from typing_extensions import Annotated
 
 from ..errors import UsageError, short_repr
+from . import options
 from .common import cli_errors, console
 
 plot_app = typer.Typer(help="PNG figures: accuracy vs parameters (params) and training curves (curves).",
@@ -19,16 +20,15 @@ plot_app = typer.Typer(help="PNG figures: accuracy vs parameters (params) and tr
 @plot_app.command("params")
 def plot_params(
     results: Annotated[Optional[List[Path]], typer.Argument(
-        help="Files of `shiftnet eval --json` output (one JSON object per line).", show_default=False)] = None,
-    dataset: Annotated[str, typer.Option("--dataset", help="cifar10 or cifar100.")] = "cifar10",
+        help="Files of `shiftnet eval --json` output (one JSON object per line).")] = None,
+    dataset: Annotated[str, typer.Option("--dataset", help=options.DATASET_HELP)] = "cifar10",
     out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("accuracy_vs_params.png"),
 ) -> None:
     """Accuracy against parameters per depth: the seed README's points and yours (the paper's key figure)."""
-    from ..plots import plot_accuracy_vs_params
-
     with cli_errors():
-        if dataset not in ("cifar10", "cifar100"):
-            raise UsageError(f"--dataset must be cifar10 or cifar100, got {dataset[:40]!r}")
+        from ..plots import plot_accuracy_vs_params
+
+        options.dataset_and_classes(dataset, None)
         ours = [row for path in results or [] for row in read_eval_rows(path) if row["dataset"] == dataset]
         console.print(f"wrote {plot_accuracy_vs_params(ours, dataset, out)} ({len(ours)} of your points)")
 
@@ -82,7 +82,7 @@ def plot_curves_command(
     out: Annotated[Path, typer.Option("--out", help="PNG file to write.")] = Path("curves.png"),
 ) -> None:
     """Training curves (accuracy and loss per epoch, train and test) from runs' metrics.csv."""
-    from ..plots import plot_curves
-
     with cli_errors():
+        from ..plots import plot_curves
+
         console.print(f"wrote {plot_curves(runs, out)}")

@@ -10,13 +10,12 @@ from rich import box
 from rich.table import Table
 from typing_extensions import Annotated
 
-from ..results import HEADERS, markdown_table, read_results, table_cells
 from .common import cli_errors, console
 
 
 def report_command(
     paths: Annotated[Optional[List[Path]], typer.Argument(
-        help="Run folders, or folders of run folders. (default: results)", show_default=False)] = None,
+        help="Run folders, or folders of run folders.", show_default="results")] = None,
     markdown: Annotated[bool, typer.Option(
         "--markdown", help="Print a Markdown table (what the README's reproduction table is).")] = False,
 ) -> None:
@@ -26,6 +25,8 @@ def report_command(
     any epoch, i.e. selected on the test set as the original reported it; "final" is the last epoch.
     """
     with cli_errors():
+        from ..results import HEADERS, markdown_table, read_results, table_cells
+
         results = read_results(paths or [Path("results")])
         if markdown:
             print(markdown_table(results), end="")
