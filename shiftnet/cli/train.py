@@ -9,11 +9,11 @@ from typing import List, Optional
 import typer
 from typing_extensions import Annotated
 
-from ..config import SCHEDULES, DataConfig, OptimConfig, RunConfig
+from ..config import DataConfig, OptimConfig, RunConfig
+from ..enums import DEFAULT_ARCH, DEFAULT_DEPTH, REDUCTION_MODES, SCHEDULES, SHORTCUT_RULES, choices
 from ..errors import UsageError
 from ..presets import find_preset, preset_names
 from . import options
-from .choices import DEFAULT_ARCH, DEFAULT_DEPTH, REDUCTION_MODES, SHORTCUT_RULES, choices
 from .common import cli_errors, console
 from .overrides import parse_assignments, parse_value
 
@@ -120,6 +120,7 @@ def train(
     """
     with cli_errors():
         from ..config import load_config
+        from ..engine.reporting import summary_line
         from ..engine.train import Trainer
         from .reporters import PlainReporter, RichReporter
 
@@ -144,28 +145,23 @@ def train(
         out_dir = out_dir or Path(cfg.run.out or Path("runs") / cfg.run_name())
         reporter = RichReporter() if sys.stdout.isatty() else PlainReporter()
         trainer = Trainer(cfg, out_dir, resume=resume, reporter=reporter)
-        if trainer.dist.is_main:
-            console.print(f"training {cfg.model_spec().name} on {cfg.data.dataset} ({trainer.device}, "
-                          f"{trainer.dist.world_size} process{'es' if trainer.dist.world_size > 1 else ''}) -> "
-                          f"{out_dir}")
-            if cfg.run.limit_batches is not None:
-                limit = cfg.run.limit_batches
-                console.print(f"--limit-batches {limit}: each epoch trains on at most {limit} batches and tests on at "
-                              f"most {limit} x {cfg.data.eval_batch_size} images: the test set is cut too, so "
-                              f"accuracies are not comparable with full runs")
+        # through the trainer's reporter: on the screen and, once the run folder is claimed, in train.log
+        trainer.reporter.message(f"training {cfg.model_spec().name} on {cfg.data.dataset} ({trainer.device}, "
+                                 f"{trainer.dist.world_size} process{'es' if trainer.dist.world_size > 1 else ''}) "
+                                 f"-> {out_dir}")
+        if cfg.run.limit_batches is not None:
+            limit = cfg.run.limit_batches
+            trainer.reporter.message(f"--limit-batches {limit}: each epoch trains on at most {limit} batches and tests "
+                                     f"on at most {limit} x {cfg.data.eval_batch_size} images: the test set is cut "
+                                     f"too, so accuracies are not comparable with full runs")
         try:
             summary = trainer.run()
         finally:
             if isinstance(reporter, RichReporter):
                 reporter.stop()
-        if trainer.dist.is_main and summary["final_acc"] is not None:
-            best = f"best {summary['best_acc']:.2f}% at epoch {summary['best_epoch'] + 1} (selected on the test set)"
-            if summary["select_on_test"]:
-                console.print(f"reported (seed-faithful, selected on the test set): {summary['best_acc']:.2f}%; "
-                              f"final epoch {summary['final_acc']:.2f}%")
-            else:
-                console.print(f"final test accuracy {summary['final_acc']:.2f}%; {best}")
-
+        line = summary_line(summary)  # train.log ends with the same words ("finished: ...")
+        if trainer.dist.is_main and line is not None:
+            console.print(line)
 
 def _flag_overrides(picked: dict) -> dict[str, tuple]:
     """{config key: (value, the flag that gave it)} for the flags the command line gave."""
