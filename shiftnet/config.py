@@ -6,7 +6,7 @@ fields but ``num_classes``, which follows the data set), so there is one default
 may ``extends: other.yaml``; command-line flags override file values; unknown keys and bad
 values are refused with the valid choices named. ``load_config`` returns the complete, validated
 config that a run saves as ``config.yaml`` and that ``--resume`` compares against. The choices of
-every enumerated setting live here (the command line's help and checks read them). Importing this
+every enumerated setting are ``enums.py``'s, checked here from one table (``choices``). Importing this
 module does not import torch (``models``, ``kernels`` and ``data`` are imported where they are used),
 so that ``shiftnet train --help`` can show these defaults and choices in a fraction of a second.
 """
@@ -24,16 +24,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .config_yaml import read_yaml
+from .enums import AMP_MODES, BN_INITS, DATASET_CLASSES, DEVICES, NORMALIZATIONS, SCHEDULES, SHIFT_IMPLS
 from .errors import UsageError, short_repr
 
 if TYPE_CHECKING:
     from .models import ModelSpec
-
-AMP_MODES = ("off", "bf16", "fp16")
-DEVICES = ("auto", "cpu", "cuda")  # and cuda:N
-SCHEDULES = ("step", "cosine")
-NORMALIZATIONS = ("seed", "true")
-BN_INITS = ("ones", "uniform")
 
 
 def _model_spec_class():
@@ -45,12 +40,6 @@ def _model_spec_class():
 def model_keys() -> tuple[str, ...]:
     """The model section's keys: ModelSpec's fields but the head, which follows data.dataset."""
     return tuple(f.name for f in dataclasses.fields(_model_spec_class()) if f.name != "num_classes")
-
-
-def _datasets() -> dict:
-    from .data.datasets import DATASETS
-
-    return DATASETS
 
 
 @dataclass
@@ -109,7 +98,7 @@ class Config:
 
     @property
     def num_classes(self) -> int:
-        return _datasets()[self.data.dataset].num_classes
+        return DATASET_CLASSES[self.data.dataset]
 
     def model_spec(self) -> ModelSpec:
         """The validated spec to build: the model section with the data set's head."""
@@ -191,10 +180,7 @@ OPTIONAL_STRING_KEYS = ("data.data_dir", "run.name", "run.out")
 
 
 def choices() -> dict[str, tuple[tuple[str, ...], str]]:
-    """Each enumerated key: (its choices, a note for the message). The shift implementations are
-    kernels/op.py's (imported here, not at the top: they import torch)."""
-    from .kernels import SHIFT_IMPLS
-
+    """Each enumerated key: (its choices, a note for the message)."""
     return {"data.normalization": (NORMALIZATIONS, " (true: each data set's own statistics)"),
             "optim.schedule": (SCHEDULES, ""), "run.amp": (AMP_MODES, ""), "run.shift_impl": (SHIFT_IMPLS, ""),
             "run.bn_weight_init": (BN_INITS, "")}
@@ -247,8 +233,8 @@ def validate(config: Config) -> Config:
     if isinstance(d.normalization, bool):  # YAML reads the README's `normalization: true` as a boolean
         d.normalization = "true" if d.normalization else "seed"
     _validate_types(config)
-    datasets = _datasets()
-    _check(d.dataset in datasets, f"unknown dataset {short_repr(d.dataset)}; choose one of {', '.join(datasets)}")
+    _check(d.dataset in DATASET_CLASSES,
+           f"unknown dataset {short_repr(d.dataset)}; choose one of {', '.join(DATASET_CLASSES)}")
     for key, (valid, note) in choices().items():
         value = _get(config, key)
         _check(value in valid, f"{key[key.index('.') + 1:]} must be one of {', '.join(valid)}{note}, "

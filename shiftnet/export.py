@@ -19,11 +19,11 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .enums import EXPORT_FORMATS
 from .errors import RunError, UsageError
 from .kernels.op import replace_shifts
 from .kernels.portable import PortableShift
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "pt2": ".pt2"}
 ONNX_OPSET = 18
 
 
@@ -98,8 +98,8 @@ def compare(model: nn.Module, run: Callable[[torch.Tensor], torch.Tensor], image
 def export_checked(model: nn.Module, fmt: str, out: Path, images: torch.Tensor) -> Check:
     """Write ``model`` as ``fmt`` to ``out`` only if the written file predicts as ``model`` does on ``images``
     (float, normalised, N x 3 x H x W on the CPU). Returns the comparison; raises RunError on disagreement."""
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt not in EXPORT_FORMATS:
+        raise UsageError(f"unknown format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     model = model.eval().cpu()
     temporary = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")  # torch.export wants its suffix
     try:

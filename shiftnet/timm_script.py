@@ -12,8 +12,8 @@ import runpy
 import sys
 
 USAGE = ("usage: python -m shiftnet.timm_script SCRIPT.py [ARGS...]\n"
-         "  e.g. python -m shiftnet.timm_script validate.py --model shiftresnet20_e1 --checkpoint run/final.safetensors "
-         "--dataset torch/cifar10 --data-dir data --split test --device cpu")
+         "  e.g. python -m shiftnet.timm_script validate.py --model shiftresnet20_e1 "
+         "--checkpoint run/final.safetensors --dataset torch/cifar10 --data-dir data --split test --device cpu")
 
 
 def main(argv: list[str]) -> None:

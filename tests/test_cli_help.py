@@ -1,6 +1,7 @@
 """A fast, conventional command line (issue 13): ``--help`` and ``--version`` import no torch (checked in
 real processes with ``python -X importtime``), help shows defaults one way, Typer's ``[default: X]``,
-generated from where the defaults live, and the choices help shows equal their torch-importing homes."""
+generated from where the defaults live, and the choices help shows are the very objects the torch-importing
+modules act on (``shiftnet/enums.py`` is their one home)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from shiftnet import enums
 from shiftnet.cli import app
-from shiftnet.cli import choices as shown
 from shiftnet.config import DataConfig, OptimConfig, RunConfig
 
 from .runs import REPO
@@ -79,25 +80,34 @@ def test_train_defaults_come_from_the_config_dataclasses():
                         "--weight-decay": optim.weight_decay, "--gamma": optim.gamma, "--schedule": optim.schedule,
                         "--milestones": ",".join(map(str, optim.milestones)), "--batch-size": data.batch_size,
                         "--dataset": data.dataset, "--seed": run.seed, "--device": run.device, "--amp": run.amp,
-                        "--shift-impl": run.shift_impl, "--depth": shown.DEFAULT_DEPTH,
-                        "--arch": shown.DEFAULT_ARCH}.items():
+                        "--shift-impl": run.shift_impl, "--depth": enums.DEFAULT_DEPTH,
+                        "--arch": enums.DEFAULT_ARCH}.items():
         assert f"[default: {value}]" in lines[flag], lines[flag]
     assert "[default: no-wandb]" in lines["--wandb"] and "[default: no-nesterov]" in lines["--nesterov"]
 
 
-def test_the_choices_help_shows_are_their_homes():
-    from shiftnet.bench.shift import SHIFT_BENCH_CONTENDERS
+def test_the_modules_that_act_on_a_choice_use_the_enumerations_themselves():
+    """Identity, not equality: a module that retyped a tuple (so that the two could drift apart) fails."""
+    from shiftnet import config, export, kernels, models
     from shiftnet.data.datasets import DATASETS
-    from shiftnet.export import FORMATS
-    from shiftnet.kernels import FIXED_SHIFT_IMPLS, SHIFT_IMPLS
-    from shiftnet.models import DEFAULT_ARCH, REDUCTION_MODES, SHORTCUT_RULES, ModelSpec, arch_names
+    from shiftnet.kernels import op
+    from shiftnet.models import ModelSpec, arch_names, get_arch
     from shiftnet.models.knobs import EXPANSION
 
+    assert kernels.SHIFT_IMPLS is op.SHIFT_IMPLS is enums.SHIFT_IMPLS
+    assert kernels.FIXED_SHIFT_IMPLS is op.FIXED_SHIFT_IMPLS is enums.FIXED_SHIFT_IMPLS
+    assert models.REDUCTION_MODES is enums.REDUCTION_MODES and models.SHORTCUT_RULES is enums.SHORTCUT_RULES
+    assert export.EXPORT_FORMATS is enums.EXPORT_FORMATS
+    assert config.DEVICES is enums.DEVICES and config.DATASET_CLASSES is enums.DATASET_CLASSES
+    assert all(config.choices()[key][0] is getattr(enums, name) for key, name in (
+        ("run.amp", "AMP_MODES"), ("run.shift_impl", "SHIFT_IMPLS"), ("optim.schedule", "SCHEDULES"),
+        ("data.normalization", "NORMALIZATIONS"), ("run.bn_weight_init", "BN_INITS")))
+    assert get_arch("resnet").shortcut_rules is enums.SHORTCUT_RULES
+    # The registry's built-in entries are the names help lists, and ModelSpec's defaults are the enumerations'.
+    assert arch_names() == enums.ARCHS
     default = ModelSpec()
-    assert shown.ARCHS == arch_names() and shown.DEFAULT_ARCH == DEFAULT_ARCH == default.arch
-    assert shown.DEFAULT_DEPTH == default.depth and shown.DEFAULT_EXPANSION == EXPANSION.default
-    assert shown.REDUCTION_MODES == REDUCTION_MODES and default.reduction_mode == REDUCTION_MODES[0]
-    assert shown.SHORTCUT_RULES == SHORTCUT_RULES and default.shortcut_rule == SHORTCUT_RULES[0]
-    assert (shown.SHIFT_IMPLS, shown.FIXED_SHIFT_IMPLS) == (SHIFT_IMPLS, FIXED_SHIFT_IMPLS)
-    assert shown.DATASET_CLASSES == {name: info.num_classes for name, info in DATASETS.items()}
-    assert shown.SHIFT_BENCH_CONTENDERS == SHIFT_BENCH_CONTENDERS and shown.EXPORT_FORMATS == tuple(FORMATS)
+    assert (default.arch, default.depth, default.reduction_mode, default.shortcut_rule) == (
+        enums.DEFAULT_ARCH, enums.DEFAULT_DEPTH, enums.REDUCTION_MODES[0], enums.SHORTCUT_RULES[0])
+    assert ModelSpec().validated().expansion == EXPANSION.default == enums.DEFAULT_EXPANSION
+    assert {name: info.num_classes for name, info in DATASETS.items()} == enums.DATASET_CLASSES
+

@@ -13,12 +13,9 @@ import collections
 
 import torch
 
-from ..kernels import FIXED_SHIFT_IMPLS, shift
+from ..kernels import shift
 from ..models import ModelSpec, create_model
 from .timing import interleaved_medians
-
-# What ``bench shift`` times: the copy floor and every implementation a shift layer can be pinned to.
-SHIFT_BENCH_CONTENDERS = ("clone", *FIXED_SHIFT_IMPLS)
 
 
 def shift_shapes(spec: ModelSpec, batch_size: int) -> collections.Counter:

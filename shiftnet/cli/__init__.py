@@ -1,9 +1,9 @@
 """The ``shiftnet`` command: a Typer app with one small module per subcommand.
 
 Importing it, and so ``shiftnet --help``, ``--version`` and every command's ``--help``, does not
-import torch (issue 13; tests/test_cli_import.py checks each with ``python -X importtime``): the
+import torch (issue 13; tests/test_cli_help.py checks each with ``python -X importtime``): the
 command modules import torch, the models and the engine inside their command bodies, and help
-reads its choices and defaults from torch-free modules (``config.py``, ``cli/choices.py``).
+reads its choices and defaults from torch-free modules (``enums.py``, their one home, and ``config.py``).
 """
 
 from __future__ import annotations

@@ -10,10 +10,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typing_extensions import Annotated
 
-from ..config import AMP_MODES
+from ..enums import AMP_MODES, FIXED_SHIFT_IMPLS, SHIFT_BENCH_CONTENDERS, choices
 from ..runtime import tune_allocator
 from . import options
-from .choices import FIXED_SHIFT_IMPLS, SHIFT_BENCH_CONTENDERS, choices
 from .common import cli_errors, console, err_console, progress_display, strict_json
 
 bench_app = typer.Typer(help="Measure speed: the shift op (shift), training/eval throughput (train), inference "
@@ -60,7 +59,7 @@ def bench_shift(
     with cli_errors():
         import torch
 
-        from ..bench.shift import SHIFT_BENCH_CONTENDERS, run_shift_bench, shift_shapes
+        from ..bench.shift import run_shift_bench, shift_shapes
         from ..models import ModelSpec
         from ..runtime import describe_machine, resolve_device
 

@@ -13,7 +13,7 @@ from rich import box
 from rich.table import Table
 from typing_extensions import Annotated
 
-from ..config import AMP_MODES
+from ..enums import AMP_MODES
 from ..errors import UsageError
 from ..runtime import tune_allocator
 from . import options

@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
+from ..enums import EXPORT_FORMATS, choices
 from ..errors import UsageError
-from .choices import EXPORT_FORMATS, choices
 from .common import cli_errors, console
 
 
@@ -39,7 +39,7 @@ def export_command(
     path: Annotated[Path, typer.Argument(
         show_default=False, help="Run folder, .safetensors, last.pt or original .t7.")],
     fmt: Annotated[str, typer.Option(
-        "--format", "-f", help=f"{choices(EXPORT_FORMATS)} (pt2: torch.export).")] = EXPORT_FORMATS[0],
+        "--format", "-f", help=f"{choices(EXPORT_FORMATS)} (pt2: torch.export).")] = next(iter(EXPORT_FORMATS)),
     out: Annotated[Optional[Path], typer.Option(
         "--out", help="Output file.", show_default="beside the checkpoint, suffix of the format")] = None,
     data_dir: Annotated[Optional[str], typer.Option(
@@ -50,16 +50,16 @@ def export_command(
     """Export a model with the shift in standard operators, then run the written file (onnxruntime,
     torch.jit.load or torch.export.load) on test images: it is kept only if every prediction equals PyTorch's."""
     with cli_errors():
-        from ..export import FORMATS, export_checked
+        from ..export import export_checked
         from ..loading import load_model
 
-        if fmt not in FORMATS:
-            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+        if fmt not in EXPORT_FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
         if images < 1:
             raise UsageError(f"--images must be >= 1, got {images}")
         model = load_model(path)
         base = path / model.spec.name if path.is_dir() else path.with_suffix("")
-        target = out or base.with_name(base.name + FORMATS[fmt])
+        target = out or base.with_name(base.name + EXPORT_FORMATS[fmt])
         if target.resolve() == Path(model.pretrained_cfg["checkpoint"]).resolve():
             raise UsageError(f"--out {target} is the checkpoint itself; choose another file")
         if target.is_dir() or not target.parent.is_dir():

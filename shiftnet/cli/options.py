@@ -3,8 +3,8 @@ flags become a ModelSpec, and which flags the command line actually gave.
 
 Flags are plain strings/numbers validated by ModelSpec or the config (not Typer enums), so that every
 bad value gets the same one-line message with the valid choices, whichever command it came through.
-Their help texts read the choices from ``config.py`` and ``choices.py``, never retyped, and never
-from a module that imports torch: ``--help`` must not load it (issue 13). Defaults show as Typer
+Their help texts read the choices from ``enums.py`` (their one home, which imports nothing), never
+retyped, and never from a module that imports torch: ``--help`` must not load it (issue 13). Defaults show as Typer
 shows them, ``[default: X]`` (the value used when the flag is absent) or ``[default: (text)]``
 (where the value comes from when no single value is the default).
 """
@@ -16,8 +16,7 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
-from ..config import AMP_MODES, DEVICES
-from .choices import ARCHS, DATASET_CLASSES, DEFAULT_ARCH, DEFAULT_EXPANSION, SHIFT_IMPLS, choices
+from ..enums import AMP_MODES, ARCHS, DATASET_CLASSES, DEFAULT_ARCH, DEFAULT_EXPANSION, DEVICES, SHIFT_IMPLS, choices
 
 Arch = Annotated[str, typer.Option("--arch", help=(
     f"{choices(ARCHS)}, or a model name as the tool prints it (shiftresnet56, shiftresnet20_e3, "

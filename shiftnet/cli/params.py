@@ -8,8 +8,8 @@ from typing import Optional
 import typer
 from typing_extensions import Annotated
 
+from ..enums import DEFAULT_ARCH, DEFAULT_DEPTH, REDUCTION_MODES, SHORTCUT_RULES
 from . import options
-from .choices import DEFAULT_ARCH, DEFAULT_DEPTH, REDUCTION_MODES, SHORTCUT_RULES
 from .common import cli_errors, console
 
 MODEL_FLAGS = ("arch", "depth", "expansion", "reduction", "reduction_mode", "shortcut_rule")

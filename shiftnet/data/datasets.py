@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..enums import DATASET_CLASSES
 from ..errors import UsageError
 from ..fileio import file_digest
 from ..safe_pickle import load_restricted, numpy_array_globals
@@ -50,8 +51,13 @@ class DatasetInfo:
         return {**self.train_files, **self.test_files, **self.meta_files}
 
 
-CIFAR10 = DatasetInfo(
-    name="cifar10", num_classes=10, folder="cifar-10-batches-py", archive="cifar-10-python.tar.gz",
+def _dataset(name: str, **fields) -> DatasetInfo:
+    """The DatasetInfo of one of enums.DATASET_CLASSES (its name and class count come from there)."""
+    return DatasetInfo(name=name, num_classes=DATASET_CLASSES[name], **fields)
+
+
+CIFAR10 = _dataset(
+    "cifar10", folder="cifar-10-batches-py", archive="cifar-10-python.tar.gz",
     archive_md5="c58f30108f718f92721af3b95e74349a",
     urls=("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
           "http://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"),
@@ -64,8 +70,8 @@ CIFAR10 = DatasetInfo(
     meta_files={"batches.meta": "5ff9c542aee3614f3951f8cda6e48888"},
     label_key=b"labels", true_mean=(0.4914, 0.4822, 0.4465), true_std=(0.2470, 0.2435, 0.2616),
 )
-CIFAR100 = DatasetInfo(
-    name="cifar100", num_classes=100, folder="cifar-100-python", archive="cifar-100-python.tar.gz",
+CIFAR100 = _dataset(
+    "cifar100", folder="cifar-100-python", archive="cifar-100-python.tar.gz",
     archive_md5="eb9058c3a382ffc7106e4002c42a8d85",
     urls=("https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
           "http://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"),
@@ -74,7 +80,7 @@ CIFAR100 = DatasetInfo(
     meta_files={"meta": "7973b15100ade9c7d40fb424638fde48"},
     label_key=b"fine_labels", true_mean=(0.5071, 0.4866, 0.4409), true_std=(0.2673, 0.2564, 0.2762),
 )
-DATASETS = {"cifar10": CIFAR10, "cifar100": CIFAR100}
+DATASETS = {info.name: info for info in (CIFAR10, CIFAR100)}
 
 
 def get_dataset(name: str) -> DatasetInfo:

@@ -155,7 +155,8 @@ def download(urls: Sequence[str], target: Path, progress: Progress | None = None
         raise UsageError(f"no download passed verification: {last_error}; "
                          f"rerun, or give another source (--from URL_OR_FILE)")
     kept = f" (partial download kept in {part.name}; rerun to resume)" if part.exists() and part.stat().st_size else ""
-    raise RunError(f"download failed: {last_error}{kept}; check the network, or give another source (--from URL_OR_FILE)")
+    raise RunError(f"download failed: {last_error}{kept}; check the network, "
+                   f"or give another source (--from URL_OR_FILE)")
 
 
 def is_url(source: str) -> bool:

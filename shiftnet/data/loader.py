@@ -104,10 +104,11 @@ class CifarLoader:
         """Batches of the current epoch from batch index ``start`` (for mid-epoch resume)."""
         plan = epoch_plan(len(self.images), self.seed, self.epoch, self.train, self.rank, self.world_size)
         for first in range(start * self.batch_size, len(plan.indices), self.batch_size):
-            index = plan.indices[first : first + self.batch_size].to(self.device)
+            batch = slice(first, first + self.batch_size)
+            index = plan.indices[batch].to(self.device)
             images = self.images[index]
             if self.train:
-                images = augment(images, plan.offsets[first : first + self.batch_size], plan.flips[first : first + self.batch_size])
+                images = augment(images, plan.offsets[batch], plan.flips[batch])
             inputs = (images.float() - self.mean) / self.std
             if self.channels_last:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)

@@ -122,7 +122,8 @@ def install_archive(info: DatasetInfo, archive: Path, data_dir: Path, origin: st
         extract(archive, staging, CIFAR_LIMITS)
         folder = staging / info.folder
         if not folder.is_dir():
-            raise UsageError(f"{archive.name} does not contain {info.folder}/: it is not the {info.name} python-version archive")
+            raise UsageError(f"{archive.name} does not contain {info.folder}/: "
+                             f"it is not the {info.name} python-version archive")
         splits = verify_folder(folder, info)
         write_marker(folder, info, splits, origin, archive)
         target = data_dir / info.folder
@@ -150,4 +151,5 @@ def ensure_dataset(name: str, data_dir: Path, split: str, progress: Progress | N
             prepare_dataset(name, Path(data_dir), None, progress, notice)
         except RunError as exc:
             raise RunError(f"{info.name} is not in {data_dir} and could not be downloaded ({exc}); "
-                           f"fetch it with `shiftnet download {info.name} --to {data_dir} --from ARCHIVE_OR_URL`") from None
+                           f"fetch it with `shiftnet download {info.name} --to {data_dir} --from ARCHIVE_OR_URL`"
+                           ) from None

@@ -83,7 +83,8 @@ def _function(device_index: int, name: str):
     try:
         return _module(device_index).get_function(name)
     except Exception as exc:  # noqa: BLE001 - NVRTC missing, compile or load failure: report, fall back
-        _broken = f"the CUDA shift kernel could not be built ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        _broken = f"the CUDA shift kernel could not be built ({type(exc).__name__}: {first_line})"
         raise KernelUnavailable(_broken) from exc
 
 

@@ -20,13 +20,10 @@ import os
 import torch
 from torch import Tensor, nn
 
+from ..enums import FIXED_SHIFT_IMPLS, SHIFT_IMPLS  # noqa: F401  (bench/train.py reads FIXED_SHIFT_IMPLS here)
 from .mapping import validate_shift_args
 from .reference import shift_conv, shift_torch
 
-# The implementations a shift layer can be pinned to, and "auto" (decided per call, see above): the one
-# list that ``--shift-impl``, the config's ``run.shift_impl`` and ``create_model(shift_impl=)`` accept.
-FIXED_SHIFT_IMPLS = ("torch", "cupy", "conv")
-SHIFT_IMPLS = ("auto", *FIXED_SHIFT_IMPLS)
 ENV_IMPL = "SHIFTNET_SHIFT_IMPL"
 
 

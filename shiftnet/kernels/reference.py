@@ -193,7 +193,8 @@ def shift_torch(x: torch.Tensor, kernel_size: int, dilation: int, transpose: boo
 
 
 @functools.lru_cache(maxsize=64)
-def _one_hot_weight(channels: int, kernel_size: int, transpose: bool, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def _one_hot_weight(channels: int, kernel_size: int, transpose: bool, dtype: torch.dtype,
+                    device: torch.device) -> torch.Tensor:
     weight = torch.zeros(channels, 1, kernel_size, kernel_size)
     half = kernel_size // 2
     groups = kernel_size * kernel_size

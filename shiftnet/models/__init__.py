@@ -1,12 +1,13 @@
 """Models: the architecture registry, the CIFAR ResNet skeleton, its blocks, ModelSpec, names and counting."""
 
+from ..enums import DEFAULT_ARCH, REDUCTION_MODES, SHORTCUT_RULES
 from .archs import Architecture, Conv, arch_names, get_arch, register, registered, unregister
 from .blocks import BasicBlock, DepthwiseBlock, ShiftConv
 from .counting import count_macs, count_params, model_stats
 from .names import name_fields, parse_model_name
 from .registry import create_model, list_models, resolve_spec
 from .resnet import CifarResNet
-from .spec import DEFAULT_ARCH, REDUCTION_MODES, SHORTCUT_RULES, ModelSpec, architecture_key
+from .spec import ModelSpec, architecture_key
 
 __all__ = [
     "DEFAULT_ARCH", "REDUCTION_MODES", "SHORTCUT_RULES", "Architecture", "BasicBlock", "CifarResNet", "Conv",

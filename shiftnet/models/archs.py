@@ -16,6 +16,7 @@ from typing import Callable
 
 from torch import nn
 
+from ..enums import DEPTHWISERESNET, REDUCTION_MODES, RESNET, SHIFTRESNET, SHORTCUT_RULES
 from ..errors import short_repr
 from .blocks import BasicBlock, DepthwiseBlock, ShiftConv, needs_projection
 from .knobs import EXPANSION, REDUCTION, Expansion, Reduction
@@ -119,19 +120,20 @@ def registered() -> tuple[Architecture, ...]:
     return tuple(_REGISTRY.values())
 
 
+# The built-in entries, under the names the enumerations give them (enums.py: help lists them torch-free).
 register(Architecture(
-    "resnet", BasicBlock,
+    RESNET, BasicBlock,
     lambda cin, mid, planes, stride: (Conv("conv1", cin, mid, 3, stride), Conv("conv2", mid, planes, 3)),
-    REDUCTION, reduction_modes=("block", "net"), shortcut_rules=("current", "legacy"),
+    REDUCTION, reduction_modes=REDUCTION_MODES, shortcut_rules=SHORTCUT_RULES,
 ))
 register(Architecture(
-    "shiftresnet", ShiftConv,  # the shift between the two 1x1 convs has no parameters and no MACs
+    SHIFTRESNET, ShiftConv,  # the shift between the two 1x1 convs has no parameters and no MACs
     lambda cin, mid, planes, stride: (Conv("conv1", cin, mid), Conv("conv2", mid, planes, 1, stride)),
     EXPANSION, has_shift=True,
 ))
 register(Architecture(
-    "depthwiseresnet", DepthwiseBlock,
+    DEPTHWISERESNET, DepthwiseBlock,
     lambda cin, mid, planes, stride: (Conv("conv1", cin, mid), Conv("conv2", mid, mid, 3, groups=mid),
                                       Conv("conv3", mid, planes, 1, stride)),
-    REDUCTION, reduction_modes=("block",), shortcut_rules=("current", "legacy"),
+    REDUCTION, reduction_modes=("block",), shortcut_rules=SHORTCUT_RULES,
 ))

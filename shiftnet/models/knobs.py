@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from ..enums import DEFAULT_EXPANSION
+
 if TYPE_CHECKING:
     from .spec import ModelSpec
 
@@ -42,7 +44,7 @@ class Expansion:
     """M = int(e · C), e = 1 unless given (docs/original.md#blocks); labelled ``a=3c`` as in the paper."""
 
     field = "expansion"
-    default = 1.0
+    default = DEFAULT_EXPANSION
 
     def mid_width(self, spec: ModelSpec, planes: int) -> int:
         return int(planes * (self.default if spec.expansion is None else spec.expansion))

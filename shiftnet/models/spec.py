@@ -12,13 +12,11 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from ..enums import DEFAULT_ARCH, DEFAULT_DEPTH, REDUCTION_MODES, SHORTCUT_RULES
 from ..errors import short_repr
 from .archs import get_arch, registered
 from .knobs import BASE_WIDTHS, EXPANSION
 
-REDUCTION_MODES = ("block", "net")
-SHORTCUT_RULES = ("current", "legacy")
-DEFAULT_ARCH = "shiftresnet"  # the project's subject: ``train --depth 56`` and ``params --depth 56`` build it
 IMAGE_SIZE = 32
 # Far above every model of the paper (ShiftResNet110 at a = 9c has about 3 M parameters), far below
 # what exhausts a machine: a spec beyond it is refused before any tensor is allocated.
@@ -48,11 +46,11 @@ class ModelSpec:
     Which fields an arch takes, and its inner-width rule, are its registry entry's (``archs.py``)."""
 
     arch: str = DEFAULT_ARCH
-    depth: int = 20
+    depth: int = DEFAULT_DEPTH
     expansion: float | None = None
     reduction: float | None = None
-    reduction_mode: str = "block"
-    shortcut_rule: str = "current"
+    reduction_mode: str = REDUCTION_MODES[0]
+    shortcut_rule: str = SHORTCUT_RULES[0]
     num_classes: int = 10
 
     @property
