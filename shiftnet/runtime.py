@@ -17,7 +17,7 @@ import os
 import platform
 from typing import TYPE_CHECKING
 
-from .config import DEVICES
+from .enums import DEVICES
 
 if TYPE_CHECKING:
     import torch

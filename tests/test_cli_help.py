@@ -95,7 +95,7 @@ def test_the_modules_that_act_on_a_choice_use_the_enumerations_themselves():
     from shiftnet.models.knobs import EXPANSION
 
     assert kernels.SHIFT_IMPLS is op.SHIFT_IMPLS is enums.SHIFT_IMPLS
-    assert kernels.FIXED_SHIFT_IMPLS is op.FIXED_SHIFT_IMPLS is enums.FIXED_SHIFT_IMPLS
+    assert kernels.FIXED_SHIFT_IMPLS is enums.FIXED_SHIFT_IMPLS
     assert models.REDUCTION_MODES is enums.REDUCTION_MODES and models.SHORTCUT_RULES is enums.SHORTCUT_RULES
     assert export.EXPORT_FORMATS is enums.EXPORT_FORMATS
     assert config.DEVICES is enums.DEVICES and config.DATASET_CLASSES is enums.DATASET_CLASSES

@@ -25,8 +25,9 @@ from torch import nn
 
 from ..engine.evaluate import autocast
 from ..engine.step import train_step
+from ..enums import FIXED_SHIFT_IMPLS
 from ..kernels import Shift
-from ..kernels.op import FIXED_SHIFT_IMPLS, replace_shifts
+from ..kernels.op import replace_shifts
 from ..models import ModelSpec, count_params, create_model
 
 RECOMPILE_LIMIT = 64  # every model and its twin, in train and eval mode, compiles the same forward code

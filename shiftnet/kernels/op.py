@@ -20,7 +20,7 @@ import os
 import torch
 from torch import Tensor, nn
 
-from ..enums import FIXED_SHIFT_IMPLS, SHIFT_IMPLS  # noqa: F401  (bench/train.py reads FIXED_SHIFT_IMPLS here)
+from ..enums import SHIFT_IMPLS
 from .mapping import validate_shift_args
 from .reference import shift_conv, shift_torch
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 import functools
 import re
 
+from ..enums import REDUCTION_MODES
 from .archs import arch_names
-from .spec import REDUCTION_MODES, ModelSpec
+from .spec import ModelSpec
 
 _NUMBER = r"(?:\d+(?:\.\d*|p\d+)?|\.\d+)(?:e[-+]?\d+)?"  # what ``_fmt`` prints (3, 0.98, 1e-07), or 0p98
 _KNOB = re.compile(rf"(?P<kind>r|e?)(?P<value>{_NUMBER})")
