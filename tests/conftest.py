@@ -1,8 +1,15 @@
-"""Shared fixtures and skip rules: ``cuda`` tests need a GPU, ``realdata`` tests the shared archives."""
+"""Shared fixtures and skip rules: ``cuda`` tests need a GPU, ``realdata`` tests the shared archives.
+
+The real data sets are prepared once per session (``real_data``: unpacking and verifying the 170 MB
+CIFAR-10 archive is the costliest step of most real-data tests), and so is one short real training
+run with its evaluation on the whole test set (``real_run``). Tests read both and write elsewhere.
+"""
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -10,21 +17,72 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SHIFTNET_SHARED_DATA", REPO.parent / "shared" / "data"))
+ARCHIVES = {"cifar10": "cifar-10-python.tar.gz", "cifar100": "cifar-100-python-test-only.tar.gz"}
+HAS_REAL_DATA = (SHARED_DATA / ARCHIVES["cifar10"]).is_file()
 
 
 def pytest_collection_modifyitems(config, items):
     has_cuda = torch.cuda.is_available()
-    has_data = (SHARED_DATA / "cifar-10-python.tar.gz").is_file()
     for item in items:
         if "cuda" in item.keywords and not has_cuda:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
-        if "realdata" in item.keywords and not has_data:
+        if "realdata" in item.keywords and not HAS_REAL_DATA:
             item.add_marker(pytest.mark.skip(reason=f"real CIFAR archives not found in {SHARED_DATA}"))
 
 
 @pytest.fixture
 def shared_data() -> Path:
     return SHARED_DATA
+
+
+@dataclass(frozen=True)
+class RealData:
+    """A data folder holding the verified real CIFAR-10 and the CIFAR-100 test set; ``prepared`` is
+    what ``prepare_dataset`` returned for each, from the shared archives."""
+
+    folder: Path
+    prepared: dict
+
+
+@pytest.fixture(scope="session")
+def real_data(tmp_path_factory) -> RealData:
+    from shiftnet.data.prepare import prepare_dataset
+
+    if not HAS_REAL_DATA:
+        pytest.skip(f"real CIFAR archives not found in {SHARED_DATA}")
+    folder = tmp_path_factory.mktemp("real") / "data"
+    prepared = {name: prepare_dataset(name, folder, str(SHARED_DATA / archive)) for name, archive in ARCHIVES.items()}
+    return RealData(folder, prepared)
+
+
+@dataclass(frozen=True)
+class RealRun:
+    """``shiftnet train`` of ShiftResNet20 a = c for 30 SGD steps on the real training set (far above
+    chance), and ``shiftnet eval --json --predictions`` of its folder on the whole real test set."""
+
+    data: Path
+    out: Path
+    row: dict
+
+
+@pytest.fixture(scope="session")
+def real_run(real_data, tmp_path_factory) -> RealRun:
+    from typer.testing import CliRunner
+
+    from shiftnet.cli import app
+
+    root = tmp_path_factory.mktemp("real-run")
+    config = root / "short-evaluation.yaml"  # the epoch's own test: 3,000 images (eval below scores all 10,000)
+    config.write_text("data:\n  eval_batch_size: 100\n")
+    out = root / "run"
+    runner = CliRunner()
+    result = runner.invoke(app, ["train", "--config", str(config), "--depth", "20", "--expansion", "1", "--epochs", "1",
+                                 "--limit-batches", "30", "--device", "cpu", "--data-dir", str(real_data.folder),
+                                 "--out", str(out)])
+    assert result.exit_code == 0, stderr_of(result)
+    result = runner.invoke(app, ["eval", str(out), "--data-dir", str(real_data.folder), "--json", "--predictions"])
+    assert result.exit_code == 0, stderr_of(result)
+    return RealRun(real_data.folder, out, json.loads(result.stdout))
 
 
 def stderr_of(result) -> str:

@@ -240,14 +240,14 @@ def test_missing_dataset_message(tmp_path):
 
 
 @pytest.mark.realdata
-def test_real_cifar_archives(shared_data, tmp_path):
-    result = prepare_dataset("cifar10", tmp_path, str(shared_data / "cifar-10-python.tar.gz"))
-    assert result["splits"] == ["train", "test"]
-    images, labels = load_split(tmp_path, "cifar10", train=False)
+def test_real_cifar_archives(real_data):
+    """The shared archives, prepared once for the session by ``prepare_dataset`` (conftest.py)."""
+    cifar10, cifar100 = real_data.prepared["cifar10"], real_data.prepared["cifar100"]
+    assert cifar10["status"] == cifar100["status"] == "verified"
+    assert cifar10["splits"] == ["train", "test"] and cifar100["splits"] == ["test"]
+    images, labels = load_split(real_data.folder, "cifar10", train=False)
     assert images.shape == (10_000, 3, 32, 32) and labels.bincount().tolist() == [1000] * 10
-    result = prepare_dataset("cifar100", tmp_path, str(shared_data / "cifar-100-python-test-only.tar.gz"))
-    assert result["splits"] == ["test"]
-    assert load_split(tmp_path, "cifar100", train=False)[1].max() == 99
+    assert load_split(real_data.folder, "cifar100", train=False)[1].max() == 99
 
 
 @pytest.mark.realdata

@@ -15,7 +15,6 @@ import json
 import os
 import pickle
 import pickletools
-import tarfile
 
 import pytest
 import torch
@@ -29,7 +28,7 @@ from shiftnet.models import ModelSpec, create_model
 from shiftnet.models.infer import build_from_state
 
 from . import legacy_writer as lw
-from .conftest import SHARED_DATA, stderr_of
+from .conftest import HAS_REAL_DATA, stderr_of
 from .helpers import make_ready_cifar10
 
 runner = CliRunner()
@@ -65,20 +64,16 @@ CIFAR10_FILES = [name for name in FIXTURES if "cifar100" not in name]
 
 
 @pytest.fixture(scope="module")
-def legacy(tmp_path_factory):
+def legacy(tmp_path_factory, request):
     """Writes the stand-in package and every fixture, and runs the oracle once over all of them
-    (on real test images too when the archive is here)."""
+    (on real test images too when the archive is here: the session's ``real_data`` folder)."""
     root = tmp_path_factory.mktemp("legacy")
     package = lw.write_package(root / "seed")
     files = root / "files"
     files.mkdir()
     built = [{"file": name, "depth": 20, "classes": 10, "seed": i, "acc": 80.0 + i, "epoch": 100 + i, **build}
              for i, (name, (build, _, _)) in enumerate(FIXTURES.items()) if build is not None]
-    cifar = None
-    if (SHARED_DATA / "cifar-10-python.tar.gz").is_file():
-        cifar = root / "cifar"
-        with tarfile.open(SHARED_DATA / "cifar-10-python.tar.gz") as tar:
-            tar.extractall(cifar, filter="data")
+    cifar = request.getfixturevalue("real_data").folder if HAS_REAL_DATA else None
     lw.build(package, files, built, cifar)
     anchor_bytes = (files / ANCHOR).read_bytes()
     for name, (build, edits, _) in FIXTURES.items():
