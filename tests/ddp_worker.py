@@ -1,15 +1,22 @@
-"""Run by tests/test_ddp.py under torchrun: one tiny DDP training, then each rank saves its weights.
+"""Run by tests/test_ddp.py under torchrun: tiny DDP trainings one after another in the same two
+processes (torchrun starts three Python processes, which costs far more than the trainings), each
+rank saving its weights after each run that completes and recording how each ended, and the (epoch,
+batch) its folder's last.pt then holds, in ``OUT/outcomes-rank{RANK}.json``.
 
-argv: OUT DATA_DIR MODE, MODE = full (train to the end), crash (die at epoch 2, batch 1, as kill -9
-would: nothing saved), resume (continue the crashed run), interrupt (rank 1 alone gets SIGINT at
-epoch 2, batch 1: the ranks agree to stop and rank 0 saves) or resume-interrupted."""
+argv: OUT DATA_DIR. The runs, in order: full (train to the end), crash (die at epoch 2, batch 1, as
+kill -9 would: nothing saved), resume (continue the crashed run), interrupt (rank 1 alone gets SIGINT
+at epoch 2, batch 1: the ranks agree to stop and rank 0 saves) and resume-interrupted. Each run is a
+new ``Trainer``: it sets the process group up again (in a rendezvous store of its own: ``fresh_store``)
+and takes everything else from the run folder."""
 
+import json
 import os
 import signal
 import sys
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 
 from shiftnet.checkpoint import unwrap
 from shiftnet.config import load_config
@@ -42,7 +49,7 @@ FOLDERS = {"full": "run", "crash": "crashed", "resume": "crashed", "interrupt": 
            "resume-interrupted": "interrupted"}
 
 
-def main(out: str, data_dir: str, mode: str) -> None:
+def train(out: str, data_dir: str, mode: str) -> None:
     config = load_config(None, {
         "model.arch": "shiftresnet", "model.depth": 8, "model.expansion": 2.0, "data.batch_size": 16,
         "data.eval_batch_size": 8, "optim.epochs": 2, "run.limit_batches": 2, "optim.lr": 0.02, "run.device": "cpu",
@@ -50,10 +57,41 @@ def main(out: str, data_dir: str, mode: str) -> None:
     })
     folder = Path(out) / FOLDERS[mode]
     trainer = Trainer(config, folder, resume=mode.startswith("resume"), reporter=Hooked(HOOKS.get(mode)))
-    rank = trainer.dist.rank
     trainer.run()
-    torch.save(unwrap(trainer.model).state_dict(), Path(out) / f"{mode}-rank{rank}.pt")
+    torch.save(unwrap(trainer.model).state_dict(), Path(out) / f"{mode}-rank{trainer.dist.rank}.pt")
+
+
+def fresh_store(run: int, agent: dist.TCPStore) -> dist.TCPStore | None:
+    """An empty rendezvous store for this run, as torchrun makes one for each restart of its workers: a
+    process group set up again in the store of the previous one can read that group's stale addresses.
+    Rank 0 serves it on a free port and tells rank 1 through torchrun's store; the run's process group
+    then meets there as it meets in torchrun's (``MASTER_PORT``, with TORCHELASTIC_USE_AGENT_STORE)."""
+    store = None
+    if os.environ["RANK"] == "0":
+        store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False)
+        agent.set(f"run-{run}-port", str(store.port))
+    os.environ["MASTER_ADDR"], os.environ["MASTER_PORT"] = "127.0.0.1", agent.get(f"run-{run}-port").decode()
+    return store
+
+
+def main(out: str, data_dir: str) -> None:
+    assert os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True", "run under torchrun"
+    agent = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False)
+    outcomes = {}
+    for run, mode in enumerate(FOLDERS):
+        store = fresh_store(run, agent)  # noqa: F841 - rank 0 serves it while the run lasts
+        try:
+            train(out, data_dir, mode)
+            outcomes[mode] = {"ended": "completed"}
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:  # what would have ended a process of its own
+            outcomes[mode] = {"ended": type(exc).__name__, "message": str(exc),
+                              "exit_code": getattr(exc, "exit_code", getattr(exc, "code", None))}
+        last = Path(out) / FOLDERS[mode] / "last.pt"  # what the next run of the folder resumes from
+        if last.is_file():
+            saved = torch.load(last, weights_only=True)
+            outcomes[mode]["saved"] = [saved["epoch"], saved["batch"]]
+    Path(out, f"outcomes-rank{os.environ['RANK']}.json").write_text(json.dumps(outcomes))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3])
+    main(sys.argv[1], sys.argv[2])

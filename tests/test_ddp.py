@@ -2,11 +2,14 @@
 
 With batch norm synchronised across the processes the two runs compute the same function, so they
 agree to float tolerance; a few steps only, because tiny random-data runs amplify rounding
-differences step after step (after one step the relative difference is about 1e-6).
+differences step after step (after one step the relative difference is about 1e-6). One torchrun
+start runs every case (full, crash and resume, one rank's Ctrl-C and resume: ``ddp_worker.py``), each
+with a new ``Trainer``, because starting the processes costs far more than the tiny trainings.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -25,13 +28,13 @@ from .helpers import make_ready_cifar10
 def test_two_process_ddp_matches_single_process(tmp_path):
     data = make_ready_cifar10(tmp_path / "data")
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
-    def torchrun(mode: str) -> subprocess.CompletedProcess:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-               str(Path(__file__).with_name("ddp_worker.py")), str(tmp_path), str(data), mode]
-        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-
-    proc = torchrun("full")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           str(Path(__file__).with_name("ddp_worker.py")), str(tmp_path), str(data)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    ranks = [json.loads((tmp_path / f"outcomes-rank{rank}.json").read_text()) for rank in (0, 1)]
+
+    assert [outcomes["full"]["ended"] for outcomes in ranks] == ["completed"] * 2
     rank0 = torch.load(tmp_path / "full-rank0.pt", weights_only=True)
     rank1 = torch.load(tmp_path / "full-rank1.pt", weights_only=True)
     assert all(torch.equal(rank0[k], rank1[k]) for k in rank0), "ranks diverged"
@@ -51,20 +54,20 @@ def test_two_process_ddp_matches_single_process(tmp_path):
         torch.testing.assert_close(rank0[key], value, rtol=1e-3, atol=1e-5, msg=lambda m, key=key: f"{key}: {m}")
 
     # resume under DDP: a crash mid-epoch (nothing saved), then --resume: the same weights as the full run
-    assert torchrun("crash").returncode != 0
-    assert torch.load(tmp_path / "crashed" / "last.pt", weights_only=True)["epoch"] == 1
-    proc = torchrun("resume")
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    crashes = [(outcomes["crash"]["ended"], outcomes["crash"]["exit_code"]) for outcomes in ranks]
+    assert crashes == [("SystemExit", 3)] * 2
+    assert ranks[0]["crash"]["saved"] == [1, 0] and not (tmp_path / "crash-rank0.pt").exists()
+    assert [outcomes["resume"]["ended"] for outcomes in ranks] == ["completed"] * 2
     resumed = torch.load(tmp_path / "resume-rank0.pt", weights_only=True)
     assert all(torch.equal(resumed[k], rank0[k]) for k in rank0)
 
     # Ctrl-C that reaches rank 1 only: the ranks agree at the next step they synchronise (here the
     # epoch's last, batch 2), rank 0 saves there, both stop; the resumed run ends as the full run
-    proc = torchrun("interrupt")
-    assert proc.returncode != 0 and "interrupted at epoch 2, batch 2" in proc.stderr, proc.stderr[-4000:]
-    state = torch.load(tmp_path / "interrupted" / "last.pt", weights_only=True)
-    assert (state["epoch"], state["batch"]) == (1, 2)
-    proc = torchrun("resume-interrupted")
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    for outcomes in ranks:
+        stopped = outcomes["interrupt"]
+        assert stopped["ended"] == "Interrupted" and "interrupted at epoch 2, batch 2" in stopped["message"], stopped
+        assert stopped["exit_code"] == 130, stopped
+    assert ranks[0]["interrupt"]["saved"] == [1, 2]
+    assert [outcomes["resume-interrupted"]["ended"] for outcomes in ranks] == ["completed"] * 2
     resumed = torch.load(tmp_path / "resume-interrupted-rank0.pt", weights_only=True)
     assert all(torch.equal(resumed[k], rank0[k]) for k in rank0)
