@@ -68,13 +68,13 @@ def test_compiled_run_reports_warmup_and_reuses_its_cache_on_resume(data_dir, tm
     assert len((out / "metrics.csv").read_text().strip().splitlines()) == 3  # header + 2 epochs
 
 
-def test_a_model_inductor_cannot_compile_trains_eagerly_after_one_warning(data_dir, tmp_path, inductor_cache,  # noqa: F811
-                                                                          monkeypatch):
+def test_a_model_inductor_cannot_compile_trains_eagerly_after_one_warning(data_dir, tmp_path, inductor_cache):  # noqa: F811
     import torch._inductor.config as inductor_config
 
-    monkeypatch.setattr(inductor_config.cpp, "cxx", ("/nonexistent/c++",))  # a machine without a C++ compiler
     reporter = Collect()
-    Trainer(tiny_config(data_dir, epochs=1, **{"run.compile": True}), tmp_path / "run", reporter=reporter).run()
+    # a machine without a C++ compiler (patch() restores the setting; monkeypatch would delete it)
+    with inductor_config.patch({"cpp.cxx": ("/nonexistent/c++",)}):
+        Trainer(tiny_config(data_dir, epochs=1, **{"run.compile": True}), tmp_path / "run", reporter=reporter).run()
     warnings = [line for line in reporter.lines if "cannot compile" in line]
     assert len(warnings) == 1 and warnings[0].startswith("warning: torch.compile cannot compile this model")
     assert "\n" not in warnings[0]
