@@ -8,8 +8,10 @@ timm reads everything after a ``.`` as a weight tag (``timm_name`` converts). Th
 ``timm.create_model("shiftresnet20_e3", num_classes=100)`` builds our
 module, and ``checkpoint_path=".../final.safetensors"`` loads a run's weights through timm's own loader (the
 keys are ours). Each model carries a timm ``pretrained_cfg`` with the original's CIFAR preprocessing (input
-3x32x32, the seed's mean and std), which ``timm.data.resolve_data_config`` reads. No weights are hosted, so
-``pretrained=True`` is refused.
+3x32x32, the seed's mean and std), which ``timm.data.resolve_data_config`` reads. timm loads ``checkpoint_path``
+after the model is built, so that config cannot know the checkpoint: a run trained with each data set's own
+statistics (``normalization: true``) needs ``pretrained_cfg_overlay=checkpoint_cfg(path)`` (or validate.py's
+``--mean``/``--std``). No weights are hosted, so ``pretrained=True`` is refused.
 """
 
 from __future__ import annotations
@@ -37,6 +39,15 @@ def cifar_pretrained_cfg(num_classes: int) -> dict:
     return {"input_size": (3, 32, 32), "mean": SEED_MEAN, "std": SEED_STD, "num_classes": num_classes,
             "crop_pct": 1.0, "crop_mode": "center", "interpolation": "bilinear", "first_conv": "conv1",
             "classifier": "linear", "pool_size": None, "fixed_input_size": True}
+
+
+def checkpoint_cfg(path) -> dict:
+    """The preprocessing a checkpoint was trained with, as a ``pretrained_cfg_overlay`` for
+    ``timm.create_model(name, checkpoint_path=path, pretrained_cfg_overlay=checkpoint_cfg(path))``."""
+    from .loading import load_model
+
+    cfg = load_model(path).pretrained_cfg
+    return {"mean": cfg["mean"], "std": cfg["std"]}
 
 
 def timm_name(name: str) -> str:

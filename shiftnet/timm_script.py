@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import runpy
 import sys
+from pathlib import Path
 
 USAGE = ("usage: python -m shiftnet.timm_script SCRIPT.py [ARGS...]\n"
          "  e.g. python -m shiftnet.timm_script validate.py --model shiftresnet20_e1 "
@@ -20,6 +21,11 @@ def main(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE, file=sys.stdout if argv else sys.stderr)
         raise SystemExit(0 if argv else 2)
+    if not Path(argv[0]).is_file():
+        print(f"error: {argv[0]}: no such script; train.py and validate.py are in timm's repository "
+              f"(github.com/huggingface/pytorch-image-models), not in its pip package: give the path to one",
+              file=sys.stderr)
+        raise SystemExit(2)
     import shiftnet.timm_models  # noqa: F401  (registers our names with timm)
 
     sys.argv = list(argv)
