@@ -146,11 +146,13 @@ def from_dict(data: dict) -> Config:
 
 
 def load_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> Config:
-    """Defaults <- YAML file (and what it extends) <- overrides {"section.key": value} (None = unset)."""
+    """Defaults <- YAML file (and what it extends) <- overrides {"section.key": value}.
+
+    A None override sets the key to None, as ``--set run.limit_batches=none`` asks: skipping it would
+    silently keep the file's (or a resumed run's) value. A key that does not take None is then refused
+    by ``validate``; a caller that means "not given" leaves the key out."""
     data = read_yaml(Path(path)) if path is not None else {}
     for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
         section, key = dotted.split(".", 1)
         if not isinstance(data.get(section), dict):
             data[section] = {}
