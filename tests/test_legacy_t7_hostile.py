@@ -147,8 +147,8 @@ def test_legacy_hostile_trees_are_bounded(edit, message, legacy, tmp_path):
 @pytest.mark.parametrize("damage,message", [
     (lambda b: b[: len(b) // 2], "truncated"),
     (lambda b: b[:40], "truncated|not a legacy"),
-    (lambda b: b"garbage" * 10, "not a legacy torch checkpoint"),
-    (lambda b: b"PK\x03\x04" + b"\x00" * 40, "zip-format"),
+    (lambda b: b"garbage" * 10, "not a checkpoint shiftnet reads"),
+    (lambda b: b"PK\x03\x04" + b"\x00" * 40, "is a zip archive"),
 ], ids=["half", "header-only", "garbage", "zip"])
 def test_legacy_broken_files(damage, message, legacy, tmp_path):
     path = tmp_path / "broken.t7"

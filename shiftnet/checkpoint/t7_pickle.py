@@ -236,8 +236,8 @@ class Reader:
 
 def read_legacy(data: bytes, path: Path) -> tuple[object, Reader]:
     if data[:2] == b"PK":
-        raise UsageError(f"{path} is a zip-format torch checkpoint, not one of the seed's legacy .t7 files; "
-                         f"convert it with the PyTorch that wrote it (torch.save(model.state_dict(), ...))")
+        raise UsageError(f"{path} is a zip archive (a modern torch.save file, or a torch.export .pt2), not a "
+                         f"checkpoint shiftnet reads: give a .safetensors, a run's last.pt or an original .t7")
     stream = io.BytesIO(data)
     plain: dict = {}
     what = f"checkpoint {path}"
@@ -245,7 +245,8 @@ def read_legacy(data: bytes, path: Path) -> tuple[object, Reader]:
         magic = load_restricted(stream, plain, what)
         protocol = load_restricted(stream, plain, what)
     except UsageError:
-        raise UsageError(f"{path} is not a legacy torch checkpoint (.t7) or is truncated") from None
+        raise UsageError(f"{path} is not a checkpoint shiftnet reads (.safetensors, a run's last.pt, or a legacy torch "
+                         f"checkpoint .t7 of the original), or it is truncated") from None
     if magic != LEGACY_MAGIC or protocol != LEGACY_PROTOCOL:
         raise UsageError(f"{path} is not a legacy torch checkpoint (.t7): wrong magic number")
     sys_info = load_restricted(stream, plain, what)
