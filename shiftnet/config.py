@@ -241,6 +241,9 @@ def validate(config: Config) -> Config:
         value = _get(config, key)
         _check(value in valid, f"{key[key.index('.') + 1:]} must be one of {', '.join(valid)}{note}, "
                                f"got {short_repr(value)}")
+    _check(not (config.optim.nesterov and config.optim.momentum == 0),  # torch's SGD refuses it once a run starts
+           "optim.nesterov (--nesterov) needs momentum: optim.momentum (--momentum) is 0; give a momentum "
+           "in (0, 1) or drop --nesterov")
     _check(r.device in DEVICES or r.device.startswith("cuda:"),
            f"device must be {', '.join(DEVICES)} or cuda:N, got {short_repr(r.device)}")
     try:

@@ -95,6 +95,20 @@ def compare(model: nn.Module, run: Callable[[torch.Tensor], torch.Tensor], image
     return Check(len(images), agree, worst)
 
 
+def check_target(fmt: str, out: Path) -> None:
+    """Refuse, in one line, an ``out`` that exists (export never writes over a file, as ``convert`` does not:
+    an earlier export or the user's own file would be lost) or whose suffix is another format's (a file
+    named ``.pt2`` that holds ONNX fails later, wherever it is loaded). A format's suffixes: the last part
+    of ``EXPORT_FORMATS``' (``.onnx``, ``.pt``, ``.pt2``) and its name (``.torchscript``)."""
+    suffixes = sorted({"." + EXPORT_FORMATS[fmt].rsplit(".", 1)[1], f".{fmt}"})
+    if out.suffix not in suffixes:
+        raise UsageError(f"--out {out}: {fmt} files end in {' or '.join(suffixes)}; "
+                         f"name it e.g. {out.stem}{EXPORT_FORMATS[fmt]}")
+    if out.exists() or out.is_symlink():
+        raise UsageError(f"{out} already exists; give another --out or remove the file (export never writes "
+                         f"over a file)")
+
+
 def export_checked(model: nn.Module, fmt: str, out: Path, images: torch.Tensor) -> Check:
     """Write ``model`` as ``fmt`` to ``out`` only if the written file predicts as ``model`` does on ``images``
     (float, normalised, N x 3 x H x W on the CPU). Returns the comparison; raises RunError on disagreement."""

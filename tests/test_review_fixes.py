@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from shiftnet.cli import app
 from shiftnet.config import load_config
+from shiftnet.errors import UsageError
 
 from .conftest import stderr_of
 from .runs import QUICK, data_dir, one_line, one_thread  # noqa: F401 - fixtures
@@ -37,3 +41,51 @@ def test_set_none_through_the_cli_and_on_resume(data_dir, tmp_path):
     err = one_line(runner.invoke(app, ["train", "--out", str(capped), "--resume", "--set", "run.limit_batches=none"]),
                    2)
     assert "run.limit_batches: 1 -> None" in err
+
+
+def _exported(args: list[str]):
+    return runner.invoke(app, ["export", *args, "--images", "4", "--data-dir", "/nonexistent-data"])
+
+
+@pytest.fixture
+def weights(tmp_path) -> Path:
+    from shiftnet.checkpoint import save_weights
+    from shiftnet.models import ModelSpec, create_model
+
+    spec = ModelSpec("shiftresnet", 8, expansion=1.0)
+    path = tmp_path / "weights.safetensors"
+    save_weights(path, create_model(spec), spec, dataset="cifar10")
+    return path
+
+
+def test_export_never_writes_over_a_file(weights, tmp_path):
+    """A second export of the same checkpoint, or an --out that exists, is refused; the file is untouched."""
+    mine = tmp_path / "mine.pt2"
+    mine.write_bytes(b"the user's file")
+    err = one_line(_exported([str(weights), "--format", "pt2", "--out", str(mine)]), 2)
+    assert f"{mine} already exists; give another --out or remove the file" in err
+    assert mine.read_bytes() == b"the user's file"
+    first = _exported([str(weights), "--format", "pt2"])
+    assert first.exit_code == 0, stderr_of(first)
+    written = tmp_path / "weights.pt2"
+    before = written.read_bytes()
+    assert "already exists" in one_line(_exported([str(weights), "--format", "pt2"]), 2)
+    assert written.read_bytes() == before
+
+
+@pytest.mark.parametrize("fmt, name, suffixes", [("onnx", "m.pt2", ".onnx"), ("pt2", "m.onnx", ".pt2"),
+                                                 ("torchscript", "m.onnx", ".pt or .torchscript"),
+                                                 ("pt2", "m", ".pt2")])
+def test_export_out_suffix_must_be_the_formats(weights, tmp_path, fmt, name, suffixes):
+    err = one_line(_exported([str(weights), "--format", fmt, "--out", str(tmp_path / name)]), 2)
+    assert f"{fmt} files end in {suffixes}" in err and not (tmp_path / name).exists()
+
+
+def test_nesterov_without_momentum_is_refused_before_anything_runs(tmp_path):
+    """torch's SGD refuses Nesterov with zero momentum only once the run has started, in its own words."""
+    result = runner.invoke(app, ["train", "--nesterov", "--momentum", "0", "--out", str(tmp_path / "never")])
+    err = one_line(result, 2)
+    assert "optim.nesterov (--nesterov) needs momentum: optim.momentum (--momentum) is 0" in err
+    assert not (tmp_path / "never").exists()
+    with pytest.raises(UsageError, match="optim.nesterov"):
+        load_config(None, {"optim.nesterov": True, "optim.momentum": 0.0})

@@ -50,7 +50,7 @@ def export_command(
     """Export a model with the shift in standard operators, then run the written file (onnxruntime,
     torch.jit.load or torch.export.load) on test images: it is kept only if every prediction equals PyTorch's."""
     with cli_errors():
-        from ..export import export_checked
+        from ..export import check_target, export_checked
         from ..loading import load_model
 
         if fmt not in EXPORT_FORMATS:
@@ -64,6 +64,7 @@ def export_command(
             raise UsageError(f"--out {target} is the checkpoint itself; choose another file")
         if target.is_dir() or not target.parent.is_dir():
             raise UsageError(f"--out {target}: not a file in an existing folder")
+        check_target(fmt, target)
         batch, source = check_images(model, data_dir, images)
         check = export_checked(model, fmt, target, batch)
         console.print(f"wrote {target} ({fmt}, {model.spec.name}); checked on {source}: {check.agree}/{check.images} "
