@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -89,3 +90,28 @@ def test_nesterov_without_momentum_is_refused_before_anything_runs(tmp_path):
     assert not (tmp_path / "never").exists()
     with pytest.raises(UsageError, match="optim.nesterov"):
         load_config(None, {"optim.nesterov": True, "optim.momentum": 0.0})
+
+
+def test_plain_resume_reads_the_default_folders_saved_config(data_dir, tmp_path, monkeypatch):
+    """``train --resume`` in runs/<model>_<dataset>_s<seed> reuses its config.yaml as --name X --resume does:
+    a flag left out (here --lr, --epochs, --limit-batches) takes the saved value, not the default."""
+    monkeypatch.chdir(tmp_path)
+    model = ["--arch", "shiftresnet8", "--expansion", "2", "--seed", "3", "--device", "cpu"]
+    first = runner.invoke(app, ["train", *model, "--batch-size", "16", "--epochs", "1", "--limit-batches", "1",
+                                "--lr", "0.05"])
+    assert first.exit_code == 0, stderr_of(first)
+    folder = tmp_path / "runs" / "shiftresnet8_e2_cifar10_s3"
+    saved = (folder / "config.yaml").read_text()
+    again = runner.invoke(app, ["train", *model, "--resume"])
+    assert again.exit_code == 0, stderr_of(again)
+    assert (folder / "config.yaml").read_text() == saved and yaml.safe_load(saved)["optim"]["lr"] == 0.05
+    changed = one_line(runner.invoke(app, ["train", *model, "--resume", "--lr", "0.1"]), 2)
+    assert "optim.lr: 0.05 -> 0.1" in changed
+
+
+@pytest.mark.parametrize("kwargs", [{"depth": 56}, {"arch": "resnet"}, {"arch": "resnet", "depth": 20}])
+def test_hub_entry_refuses_arch_and_depth(kwargs):
+    """The entry's name fixes both; a keyword for either was Python's "got multiple values" TypeError."""
+    root = Path(__file__).resolve().parents[1]
+    with pytest.raises(ValueError, match=r"torch.hub entry shiftresnet20 fixes arch='shiftresnet' and depth=20"):
+        torch.hub.load(str(root), "shiftresnet20", source="local", trust_repo=True, **kwargs)

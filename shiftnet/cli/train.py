@@ -136,13 +136,14 @@ def train(
             check_run_name(name, "--name" if "name" in picked else "run.name")
         out_dir = Path(out) if out else (Path("runs") / name if name else None)
         source = resolve_config_path(config)
-        if source is None and resume and out_dir is not None and (out_dir / "last.pt").is_file() \
-                and (out_dir / "config.yaml").is_file():
-            source = out_dir / "config.yaml"  # resume: the saved config, with any flags given on top (then compared)
         cfg = load_config(source, overrides)
         if out_dir is None and not cfg.run.out and cfg.run.name is not None:
             check_run_name(cfg.run.name, "run.name")
         out_dir = out_dir or Path(cfg.run.out or Path("runs") / cfg.run_name())
+        if source is None and resume and (out_dir / "last.pt").is_file() and (out_dir / "config.yaml").is_file():
+            # resume: the saved config, with any flags given on top (then compared), whether the folder was
+            # named (--name, --out) or is the default runs/<model>_<dataset>_s<seed> the flags above name
+            cfg = load_config(out_dir / "config.yaml", overrides)
         reporter = RichReporter() if sys.stdout.isatty() else PlainReporter()
         trainer = Trainer(cfg, out_dir, resume=resume, reporter=reporter)
         # through the trainer's reporter: on the screen and, once the run folder is claimed, in train.log
