@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from shiftnet.cli import app
-from shiftnet.config import load_config
+from shiftnet.config import dump_yaml, load_config
 from shiftnet.errors import UsageError
 
 from .conftest import stderr_of
@@ -115,3 +115,48 @@ def test_hub_entry_refuses_arch_and_depth(kwargs):
     root = Path(__file__).resolve().parents[1]
     with pytest.raises(ValueError, match=r"torch.hub entry shiftresnet20 fixes arch='shiftresnet' and depth=20"):
         torch.hub.load(str(root), "shiftresnet20", source="local", trust_repo=True, **kwargs)
+
+
+def _run_folder(folder: Path, epochs_done: int | None, **overrides) -> Path:
+    """A run folder as train leaves it: config.yaml, and metrics.csv with ``epochs_done`` rows (None: no file)."""
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text(dump_yaml(load_config(None, {"optim.epochs": 4, **overrides})))
+    if epochs_done is not None:
+        rows = [f"{e},0.1,1.0,50.0,1.0,{60 + e},10.0,100.0" for e in range(epochs_done)]
+        header = "epoch,lr,train_loss,train_acc,test_loss,test_acc,seconds,images_per_s"
+        (folder / "metrics.csv").write_text("\n".join([header, *rows]) + "\n")
+    return folder
+
+
+def test_report_leaves_out_runs_without_a_finished_epoch_and_says_so(tmp_path):
+    runs = tmp_path / "runs"
+    _run_folder(runs / "done", 4)
+    _run_folder(runs / "just-started", None)
+    _run_folder(runs / "first-epoch", 0)
+    result = runner.invoke(app, ["report", str(runs), "--markdown"])
+    assert result.exit_code == 0, stderr_of(result)
+    assert [line.split(" | ")[0] for line in result.stdout.splitlines()[2:]] == ["| done"]
+    notes = stderr_of(result).strip().splitlines()
+    assert len(notes) == 2 and all(note.startswith("note: ") and note.endswith("; left out") for note in notes)
+    assert "first-epoch: metrics.csv has no finished epoch yet" in notes[0] and "just-started has no" in notes[1]
+    alone = one_line(runner.invoke(app, ["report", str(runs / "just-started")]), 2)  # named itself: refused
+    assert "no finished epoch" in alone
+
+
+@pytest.mark.parametrize("overrides, label", [
+    ({"optim.epochs": 1}, "sound, 1 epoch"),
+    ({"optim.epochs": 164}, "sound, 164 epochs"),
+    ({"run.limit_batches": 3}, "smoke (limit_batches 3); sound, 4 epochs"),
+    ({"data.batch_size": 16, "data.normalization": "true", "optim.nesterov": True, "optim.schedule": "cosine"},
+     "custom: batch 16, normalization true, nesterov, schedule cosine; sound, 4 epochs"),
+    ({"optim.milestones": [1, 2], "optim.lr": 0.05, "run.amp": "bf16", "run.limit_batches": 1},
+     "smoke (limit_batches 1); custom: lr 0.05, milestones 1,2, amp bf16; sound, 4 epochs"),
+    ({"optim.milestones": [82, 124], "optim.reset_momentum_each_epoch": True, "run.select_on_test": True,
+      "run.bn_weight_init": "uniform", "optim.epochs": 160, "run.shift_impl": "conv", "run.channels_last": True},
+     "seed-faithful, 160 epochs"),  # the seed-faithful preset's own milestones; speed settings do not count
+])
+def test_report_recipe_says_what_differs_from_the_seed_recipe(tmp_path, overrides, label):
+    _run_folder(tmp_path / "run", 1, **overrides)
+    result = runner.invoke(app, ["report", str(tmp_path / "run"), "--markdown"])
+    assert result.exit_code == 0, stderr_of(result)
+    assert result.stdout.splitlines()[2].split(" | ")[3] == label

@@ -10,7 +10,7 @@ from rich import box
 from rich.table import Table
 from typing_extensions import Annotated
 
-from .common import cli_errors, console
+from .common import cli_errors, console, notice
 
 
 def report_command(
@@ -27,7 +27,10 @@ def report_command(
     with cli_errors():
         from ..results import HEADERS, markdown_table, read_results, table_cells
 
-        results = read_results(paths or [Path("results")])
+        skipped: list[str] = []
+        results = read_results(paths or [Path("results")], skipped)
+        for note in skipped:  # on stderr: --markdown's table stays clean
+            notice(f"note: {note}")
         if markdown:
             print(markdown_table(results), end="")
             return
