@@ -76,14 +76,16 @@ def make_zip(path: Path, files: dict[str, bytes], symlinks: dict[str, str] | Non
 
 class Server:
     """Serves files from memory on 127.0.0.1. Per path behaviour: 'ok', 'cut' (first response stops
-    halfway), 'norange' (ignores Range), 'hang' (never answers), 'endless' (no Content-Length,
-    the file's bytes repeated until the client hangs up), or 404 for unknown paths."""
+    halfway), 'norange' (ignores Range), 'hang' (never answers: the request is held until the server
+    closes), 'endless' (no Content-Length, the file's bytes repeated until the client hangs up), or 404
+    for unknown paths."""
 
     def __init__(self):
         self.files: dict[str, bytes] = {}
         self.behaviour: dict[str, str] = {}
         self.requests: list[tuple[str, str | None]] = []
         self._cut_done: set[str] = set()
+        self._closed = threading.Event()
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -98,7 +100,7 @@ class Server:
                     return
                 mode = server.behaviour.get(path, "ok")
                 if mode == "hang":
-                    time.sleep(3)
+                    server._closed.wait(timeout=300)
                     return
                 if mode == "endless":
                     self.send_response(200)
@@ -131,13 +133,14 @@ class Server:
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
 
     def close(self):
+        self._closed.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -176,6 +179,13 @@ def train_tiny_run(tmp_path: Path, monkeypatch, *model_flags: str) -> Path:
 
 
 # Fixtures of the download tests (test_download*.py and test_pretrained.py import them).
+@pytest.fixture
+def no_retry_wait(monkeypatch):
+    """A failed download is retried after 1 s, then 2 s (``shiftnet.data.fetch.download``'s backoff) and
+    no public setting shortens that wait: time.sleep returns at once (the test server never sleeps)."""
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)
+
+
 @pytest.fixture
 def server():
     srv = Server()

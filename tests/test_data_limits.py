@@ -88,17 +88,21 @@ def test_within_the_limits_everything_is_written(tmp_path):
     assert archives.CIFAR_LIMITS.max_bytes > 180 << 20  # the real CIFAR archives unpack to ~180 MB
 
 
-def test_checkpoint_download_uses_the_checkpoint_limits(tmp_path, monkeypatch):
+def test_checkpoint_download_uses_the_checkpoint_limits(tmp_path):
+    """An archive with one member more than the real CHECKPOINT_LIMITS allow is refused as a checkpoint
+    archive (the limits' own words), before anything is unpacked."""
     from typer.testing import CliRunner
 
     from shiftnet.cli import app
 
     from .conftest import stderr_of
 
-    monkeypatch.setattr("shiftnet.checkpoint.pretrained.CHECKPOINT_LIMITS", Limits(1000, 10, "a checkpoint archive"))
     with zipfile.ZipFile(tmp_path / "big.zip", "w") as zf:
-        zf.writestr("a.t7", b"\0" * 2000)
+        for index in range(CHECKPOINT_LIMITS.max_members + 1):
+            zf.writestr(f"{index}.t7", b"")
     result = CliRunner().invoke(app, ["download", "checkpoints", "cifar10-resnet-small", "--to", str(tmp_path / "ck"),
                                       "--from", str(tmp_path / "big.zip")])
-    assert result.exit_code == 2 and "far more than a checkpoint archive holds" in stderr_of(result)
+    message = f"more than {CHECKPOINT_LIMITS.max_members} members, far more than a checkpoint archive holds"
+    assert result.exit_code == 2 and message in stderr_of(result), stderr_of(result)
+    assert not (tmp_path / "ck" / "cifar10-resnet-small").exists()
     assert (tmp_path / "big.zip").exists()  # --from is the user's file: kept

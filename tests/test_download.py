@@ -21,7 +21,7 @@ from shiftnet.data import ensure_dataset, load_split, prepare_dataset
 from shiftnet.errors import UsageError
 
 from .conftest import stderr_of
-from .helpers import make_tar, server, tiny  # noqa: F401 - fixtures
+from .helpers import make_tar, no_retry_wait, server, tiny  # noqa: F401 - fixtures
 
 runner = CliRunner()
 
@@ -43,7 +43,7 @@ def test_download_verify_and_load(tiny, tmp_path, server):
     assert len(server.requests) == 2
 
 
-def test_resume_after_a_cut_connection(tiny, tmp_path, server):
+def test_resume_after_a_cut_connection(tiny, tmp_path, server, no_retry_wait):
     server.behaviour["/cifar.tar.gz"] = "cut"
     prepare_dataset("cifar10", tmp_path / "data", server.url("/cifar.tar.gz"))
     ranges = [r for p, r in server.requests if p == "/cifar.tar.gz"]

@@ -15,13 +15,12 @@ from shiftnet.data import prepare_dataset
 from shiftnet.errors import RunError
 
 from .conftest import stderr_of
-from .helpers import make_tar, server, tiny  # noqa: F401 - fixtures
+from .helpers import make_tar, no_retry_wait, server, tiny  # noqa: F401 - fixtures
 
 runner = CliRunner()
 
 
-def test_404_and_unreachable_host_exit_1(tiny, tmp_path, server, monkeypatch):
-    monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
+def test_404_and_unreachable_host_exit_1(tiny, tmp_path, server, no_retry_wait):
     result = runner.invoke(
         app, ["download", "cifar10", "--to", str(tmp_path / "d"), "--from", server.url("/nothing.tar.gz")]
     )
@@ -30,11 +29,12 @@ def test_404_and_unreachable_host_exit_1(tiny, tmp_path, server, monkeypatch):
     assert result.exit_code == 1 and "download failed" in stderr_of(result)
 
 
-def test_server_that_never_answers_times_out(tiny, tmp_path, server, monkeypatch):
-    monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
+def test_server_that_never_answers_times_out(tiny, tmp_path, server, no_retry_wait, monkeypatch):
+    monkeypatch.setenv("SHIFTNET_HTTP_TIMEOUT", "0.2")  # three tries, each given up after 0.2 s of silence
     server.behaviour["/cifar.tar.gz"] = "hang"
-    with pytest.raises(RunError, match="download failed"):
+    with pytest.raises(RunError, match="download failed: .*timed out"):
         prepare_dataset("cifar10", tmp_path / "data", server.url("/cifar.tar.gz"))
+    assert [path for path, _ in server.requests] == ["/cifar.tar.gz"] * 3
     assert not (tmp_path / "data" / "cifar-10-batches-py").exists()
 
 
@@ -80,31 +80,28 @@ def test_interrupted_install_keeps_the_previous_verified_copy(tiny, tmp_path, mo
     assert ds.ready_splits(data_dir, info) == ["test"]  # the previous verified copy, as it was
 
 
-def test_mirrors_from_the_environment(tiny, tmp_path, server, monkeypatch):
+def test_mirrors_from_the_environment(tiny, tmp_path, server, no_retry_wait, monkeypatch):
     _, archive, info = tiny
     server.files["/mirror/cifar-10-python.tar.gz"] = archive.read_bytes()
     monkeypatch.setitem(
         ds.DATASETS, "cifar10", ds.DatasetInfo(**{**info.__dict__, "urls": (server.url("/down.tar.gz"),)})
     )
     monkeypatch.setenv("SHIFTNET_CIFAR_MIRRORS", server.url("/mirror/"))
-    monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
     assert prepare_dataset("cifar10", tmp_path / "data")["splits"] == ["train", "test"]
     assert [p for p, _ in server.requests][-1] == "/mirror/cifar-10-python.tar.gz"
 
 
-def test_first_use_download_failure_says_how_to_fetch(tmp_path, monkeypatch):
+def test_first_use_download_failure_says_how_to_fetch(tmp_path, no_retry_wait, monkeypatch):
     from shiftnet.data import ensure_dataset
 
     info = ds.DATASETS["cifar10"]
     monkeypatch.setitem(ds.DATASETS, "cifar10", ds.DatasetInfo(**{**info.__dict__, "urls": ("http://127.0.0.1:9/c.tar.gz",)}))
-    monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
     with pytest.raises(RunError, match="shiftnet download cifar10 --to .* --from ARCHIVE_OR_URL"):
         ensure_dataset("cifar10", tmp_path, "train")
 
 
-def test_download_caps_refuse_big_and_endless_servers(tiny, tmp_path, server, monkeypatch):
+def test_download_caps_refuse_big_and_endless_servers(tiny, tmp_path, server, no_retry_wait, monkeypatch):
     _, archive, _ = tiny
-    monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda s: None)
     data = archive.read_bytes()
     cap = len(data) - 1  # one byte short of the archive
     monkeypatch.setattr("shiftnet.data.prepare.CIFAR_MAX_DOWNLOAD", cap)

@@ -4,10 +4,12 @@ run's leftovers are cleaned, and a failure before the first epoch ends leaves a 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 import torch
@@ -16,12 +18,13 @@ from typer.testing import CliRunner
 
 import shiftnet.data.datasets as ds
 from shiftnet.cli import app
+from shiftnet.data.datasets import MARKER
 from shiftnet.engine.train import Trainer
 from shiftnet.errors import Interrupted, RunError
 
 from . import run_worker
 from .conftest import stderr_of
-from .helpers import Server
+from .helpers import no_retry_wait, server  # noqa: F401 - fixtures
 from .runs import QUICK, REPO, Lines, data_dir, listing, one_line, one_thread, tiny_config  # noqa: F401 - fixtures
 
 runner = CliRunner()
@@ -96,16 +99,12 @@ def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_untouched(data_
 
 
 @pytest.fixture
-def offline(data_dir, tmp_path, monkeypatch):
+def offline(data_dir, tmp_path, monkeypatch, server, no_retry_wait):  # noqa: F811
     """No data set in the data folder, and its only URL answers 404 (a real local HTTP server)."""
-    server = Server()
     monkeypatch.setitem(ds.DATASETS, "cifar10", dataclasses.replace(ds.CIFAR10, urls=(server.url("/gone.tar.gz"),)))
     monkeypatch.delenv("SHIFTNET_CIFAR_MIRRORS", raising=False)
     monkeypatch.setenv("SHIFTNET_HTTP_TIMEOUT", "1")
-    monkeypatch.setattr("shiftnet.data.fetch.time.sleep", lambda seconds: None)
     monkeypatch.setenv("SHIFTNET_DATA", str(tmp_path / "empty-data"))
-    yield
-    server.close()
 
 
 @pytest.mark.parametrize("case,code,message", [
@@ -122,15 +121,24 @@ def test_failures_found_before_training_create_no_folder(case, code, message, da
     assert message in err and not (tmp_path / "x").exists()
 
 
-def test_ctrl_c_while_starting_creates_no_folder(data_dir, tmp_path, monkeypatch):
-    original = Trainer._data
+def test_ctrl_c_while_starting_creates_no_folder(data_dir, tmp_path):  # noqa: F811
+    """A real SIGINT while the run reads its data set: the first training file is a pipe, and the test
+    opens its other end (which waits until the run has opened it to read) to send the signal."""
+    folder = data_dir / "cifar-10-batches-py"
+    record = json.loads((folder / MARKER).read_text())
+    (folder / "data_batch_1").unlink()
+    os.mkfifo(folder / "data_batch_1")
+    (folder / MARKER).write_text(json.dumps({**record, "sizes": {**record["sizes"], "data_batch_1": 0}}))
 
-    def interrupted_loading(self):
-        os.kill(os.getpid(), signal.SIGINT)
-        original(self)
+    def interrupt_the_reading() -> None:
+        with open(folder / "data_batch_1", "wb"):  # returns once the run has the pipe open to read
+            os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(Trainer, "_data", interrupted_loading)
+    signaller = threading.Thread(target=interrupt_the_reading, daemon=True)
+    signaller.start()
     err = one_line(runner.invoke(app, ["train", *QUICK, "--out", str(tmp_path / "run")]), 130)
+    signaller.join(timeout=60)
+    assert not signaller.is_alive(), "the run never opened its data"
     assert "no epoch was saved: rerun the same command (without --resume)" in err
     assert not (tmp_path / "run").exists()
 
