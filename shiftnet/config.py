@@ -26,6 +26,7 @@ import yaml
 from .config_yaml import read_yaml
 from .enums import AMP_MODES, BN_INITS, DATASET_CLASSES, DEVICES, NORMALIZATIONS, SCHEDULES, SHIFT_IMPLS
 from .errors import UsageError, short_repr
+from .runtime import is_device_name
 
 if TYPE_CHECKING:
     from .models import ModelSpec
@@ -244,8 +245,8 @@ def validate(config: Config) -> Config:
     _check(not (config.optim.nesterov and config.optim.momentum == 0),  # torch's SGD refuses it once a run starts
            "optim.nesterov (--nesterov) needs momentum: optim.momentum (--momentum) is 0; give a momentum "
            "in (0, 1) or drop --nesterov")
-    _check(r.device in DEVICES or r.device.startswith("cuda:"),
-           f"device must be {', '.join(DEVICES)} or cuda:N, got {short_repr(r.device)}")
+    _check(is_device_name(r.device),
+           f"device must be {', '.join(DEVICES)} or cuda:<index> (e.g. cuda:0), got {short_repr(r.device)}")
     try:
         config.model_spec()
     except ValueError as exc:

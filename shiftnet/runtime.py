@@ -45,16 +45,27 @@ def tune_allocator() -> bool:
     return _tuned
 
 
+def is_device_name(device) -> bool:
+    """One of DEVICES or ``cuda:<index>`` (ASCII digits): torch's own error for ``cuda:x`` names
+    neither the flag nor the valid forms, and comes only once a run has started."""
+    index = device[len("cuda:"):] if isinstance(device, str) and device.startswith("cuda:") else None
+    return device in DEVICES or (index is not None and index.isascii() and index.isdecimal() and len(index) < 6)
+
+
 def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU is a usage error."""
+    """``auto`` -> cuda if available else cpu; ``cuda`` without a GPU, or a GPU index it lacks, is a usage error."""
     import torch
 
-    if device not in DEVICES and not device.startswith("cuda:"):
-        raise ValueError(f"--device must be {', '.join(DEVICES)} or cuda:N, got {device!r}")
+    if not is_device_name(device):
+        raise ValueError(f"--device must be {', '.join(DEVICES)} or cuda:<index> (e.g. cuda:0), got {device!r}")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda was asked for but PyTorch sees no CUDA GPU; use --device cpu or auto")
+    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ValueError(f"--device {device}: PyTorch sees {count} GPU{'s' if count > 1 else ''} "
+                         f"(cuda:0{f' to cuda:{count - 1}' if count > 1 else ''})")
     return torch.device(device)
 
 

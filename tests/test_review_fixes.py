@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from shiftnet.cli import app
 from shiftnet.config import dump_yaml, load_config
 from shiftnet.errors import UsageError
+from shiftnet.runtime import resolve_device
 
 from .conftest import stderr_of
 from .runs import QUICK, data_dir, one_line, one_thread  # noqa: F401 - fixtures
@@ -160,3 +161,18 @@ def test_report_recipe_says_what_differs_from_the_seed_recipe(tmp_path, override
     result = runner.invoke(app, ["report", str(tmp_path / "run"), "--markdown"])
     assert result.exit_code == 0, stderr_of(result)
     assert result.stdout.splitlines()[2].split(" | ")[3] == label
+
+
+@pytest.mark.parametrize("device", ["cuda:x", "cuda:", "cuda:-1", "cuda:0x1", "cuda:²", "cuda:1.0"])
+def test_device_must_be_cuda_and_an_index(tmp_path, device):
+    with pytest.raises(ValueError, match=r"--device must be auto, cpu, cuda or cuda:<index> \(e.g. cuda:0\)"):
+        resolve_device(device)
+    err = one_line(runner.invoke(app, ["train", "--device", device, "--out", str(tmp_path / "never")]), 2)
+    assert "device must be auto, cpu, cuda or cuda:<index>" in err and not (tmp_path / "never").exists()
+
+
+def test_a_gpu_index_this_machine_lacks_is_one_line(tmp_path):
+    count = torch.cuda.device_count()
+    expected = "PyTorch sees no CUDA GPU" if count == 0 else f"--device cuda:{count}: PyTorch sees {count} GPU"
+    with pytest.raises(ValueError, match=expected):
+        resolve_device(f"cuda:{count}")
