@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import torch
+
+# torch.compile's compile workers are processes that each import torch: on the 2 shared cores the suite
+# runs on they cost more CPU than they save, and no test is about compiling in parallel (read by
+# torch._inductor.config when first imported, so before torch is)
+os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
+
+import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SHIFTNET_SHARED_DATA", REPO.parent / "shared" / "data"))

@@ -32,7 +32,7 @@ from .conftest import HAS_REAL_DATA, stderr_of
 from .helpers import make_ready_cifar10
 
 runner = CliRunner()
-N_IMAGES = 200  # the first real CIFAR-10 test images both sides score
+N_IMAGES = 100  # the first real CIFAR-10 test images both sides score
 
 SHIFT_HEAD = ["models.resnet.ResNet", "models.shiftresnet.ShiftConv", "models.shiftnet_cuda_v2.nn.GenericShift_cuda"]
 # file -> (what the writer builds, how the torch-written stream is then rewritten, the spec eval must infer)
