@@ -123,16 +123,23 @@ def test_failures_found_before_training_create_no_folder(case, code, message, da
 
 def test_ctrl_c_while_starting_creates_no_folder(data_dir, tmp_path):  # noqa: F811
     """A real SIGINT while the run reads its data set: the first training file is a pipe, and the test
-    opens its other end (which waits until the run has opened it to read) to send the signal."""
+    opens its other end (which waits until the run has opened it to read), signals the reading thread
+    (its read is interrupted) and then writes the file's bytes (read, in case the signal came first)."""
     folder = data_dir / "cifar-10-batches-py"
     record = json.loads((folder / MARKER).read_text())
+    content = (folder / "data_batch_1").read_bytes()
     (folder / "data_batch_1").unlink()
     os.mkfifo(folder / "data_batch_1")
     (folder / MARKER).write_text(json.dumps({**record, "sizes": {**record["sizes"], "data_batch_1": 0}}))
+    reader = threading.main_thread().ident
 
     def interrupt_the_reading() -> None:
-        with open(folder / "data_batch_1", "wb"):  # returns once the run has the pipe open to read
-            os.kill(os.getpid(), signal.SIGINT)
+        try:
+            with open(folder / "data_batch_1", "wb", buffering=0) as pipe:  # once the run has it open to read
+                signal.pthread_kill(reader, signal.SIGINT)
+                pipe.write(content)
+        except BrokenPipeError:  # the run stopped reading first
+            pass
 
     signaller = threading.Thread(target=interrupt_the_reading, daemon=True)
     signaller.start()
