@@ -1,8 +1,9 @@
 """Shared fixtures and skip rules: ``cuda`` tests need a GPU, ``realdata`` tests the shared archives.
 
 The real data sets are prepared once per session (``real_data``: unpacking and verifying the 170 MB
-CIFAR-10 archive is the costliest step of most real-data tests), and so is one short real training
-run with its evaluation on the whole test set (``real_run``). Tests read both and write elsewhere.
+CIFAR-10 archive is the costliest step of most real-data tests), and so are one short real training
+run with its evaluation on the whole test set (``real_run``) and the original-format .t7 files with
+torch's reading of them (``legacy_suite``). Tests read them and write elsewhere.
 """
 
 from __future__ import annotations
@@ -89,6 +90,16 @@ def real_run(real_data, tmp_path_factory) -> RealRun:
     result = runner.invoke(app, ["eval", str(out), "--data-dir", str(real_data.folder), "--json", "--predictions"])
     assert result.exit_code == 0, stderr_of(result)
     return RealRun(real_data.folder, out, json.loads(result.stdout))
+
+
+@pytest.fixture(scope="session")
+def legacy_suite(tmp_path_factory, request) -> dict:
+    """Every original-format .t7 file the suite reads, as torch writes them, and torch's own reading of
+    them (``legacy_writer.make_suite``; on the first 100 real test images when the archives are here)."""
+    from .legacy_writer import make_suite
+
+    cifar = request.getfixturevalue("real_data").folder if HAS_REAL_DATA else None
+    return make_suite(tmp_path_factory.mktemp("legacy"), cifar, count=100)
 
 
 def stderr_of(result) -> str:

@@ -28,61 +28,39 @@ from shiftnet.models import ModelSpec, create_model
 from shiftnet.models.infer import build_from_state
 
 from . import legacy_writer as lw
-from .conftest import HAS_REAL_DATA, stderr_of
+from .conftest import stderr_of
 from .helpers import make_ready_cifar10
+from .legacy_package import SEED_MEAN, SEED_STD
 
 runner = CliRunner()
-N_IMAGES = 100  # the first real CIFAR-10 test images both sides score
+N_IMAGES = 100  # the first real CIFAR-10 test images both sides score (conftest.py's legacy_suite)
 
 SHIFT_HEAD = ["models.resnet.ResNet", "models.shiftresnet.ShiftConv", "models.shiftnet_cuda_v2.nn.GenericShift_cuda"]
-# file -> (what the writer builds, how the torch-written stream is then rewritten, the spec eval must infer)
+# file of legacy_writer.SUITE (what is built and how its stream is rewritten) -> the spec eval must infer
 FIXTURES = {
-    "shiftresnet20_3.0.t7": ({"arch": "shiftresnet", "param": 3.0}, None, ("shiftresnet", {"expansion": 3.0})),
-    "shiftresnet20_3.0-cuda.t7": (None, dict(cuda=True), ("shiftresnet", {"expansion": 3.0})),
-    "shiftresnet20_3.0-py2.t7": (None, dict(py2=True), ("shiftresnet", {"expansion": 3.0})),
-    "shiftresnet20_3.0-torch03.t7": (None, dict(torch03=True), ("shiftresnet", {"expansion": 3.0})),
-    "shiftresnet20_1.0-dataparallel.t7": ({"arch": "shiftresnet", "param": 1.0, "data_parallel": True}, dict(cuda=True),
-                                          ("shiftresnet", {"expansion": 1.0})),
-    "shiftresnet20_1.0-2017.t7": ({"arch": "shiftresnet", "param": 1.0, "old_paths": True},
-                                  dict(cuda=True, py2=True, torch03=True), ("shiftresnet", {"expansion": 1.0})),
-    "shiftresnet20_1.0_cifar100.t7": ({"arch": "shiftresnet", "param": 1.0, "classes": 100}, None,
-                                      ("shiftresnet", {"expansion": 1.0, "num_classes": 100})),
-    "resnet20.t7": ({"arch": "resnet"}, None, ("resnet", {})),
-    "resnet20_2.8_block.t7": ({"arch": "resnet", "param": 2.8}, None, ("resnet", {"reduction": 2.8})),
-    "resnet20_2.9_net.t7": ({"arch": "resnet", "param": 2.9, "mode": "net"}, None,
-                            ("resnet", {"reduction": 2.9, "reduction_mode": "net"})),
-    "resnet20_3.3-2017.t7": ({"arch": "resnet", "param": 3.3, "old_rule": True},
-                             dict(cuda=True, py2=True, torch03=True),
-                             ("resnet", {"reduction": 3.3, "shortcut_rule": "legacy"})),
-    "depthwiseresnet20.t7": ({"arch": "depthwiseresnet", "param": 1.0}, None, ("depthwiseresnet", {})),
-    "resnet20_1.12_depthwisewithskip.t7": ({"arch": "depthwiseresnet", "param": 1.12, "old_paths": True},
-                                           dict(cuda=True, py2=True, torch03=True),
-                                           ("depthwiseresnet", {"reduction": 1.12})),
+    "shiftresnet20_3.0.t7": ("shiftresnet", {"expansion": 3.0}),
+    "shiftresnet20_3.0-cuda.t7": ("shiftresnet", {"expansion": 3.0}),
+    "shiftresnet20_3.0-py2.t7": ("shiftresnet", {"expansion": 3.0}),
+    "shiftresnet20_3.0-torch03.t7": ("shiftresnet", {"expansion": 3.0}),
+    "shiftresnet20_1.0-dataparallel.t7": ("shiftresnet", {"expansion": 1.0}),
+    "shiftresnet20_1.0-2017.t7": ("shiftresnet", {"expansion": 1.0}),
+    "shiftresnet20_1.0_cifar100.t7": ("shiftresnet", {"expansion": 1.0, "num_classes": 100}),
+    "resnet20.t7": ("resnet", {}),
+    "resnet20_2.8_block.t7": ("resnet", {"reduction": 2.8}),
+    "resnet20_2.9_net.t7": ("resnet", {"reduction": 2.9, "reduction_mode": "net"}),
+    "resnet20_3.3-2017.t7": ("resnet", {"reduction": 3.3, "shortcut_rule": "legacy"}),
+    "depthwiseresnet20.t7": ("depthwiseresnet", {}),
+    "resnet20_1.12_depthwisewithskip.t7": ("depthwiseresnet", {"reduction": 1.12}),
 }
-ANCHOR = "shiftresnet20_3.0.t7"
+ANCHOR = lw.ANCHOR
 CIFAR10_FILES = [name for name in FIXTURES if "cifar100" not in name]
 
 
-@pytest.fixture(scope="module")
-def legacy(tmp_path_factory, request):
-    """Writes the stand-in package and every fixture, and runs the oracle once over all of them
-    (on real test images too when the archive is here: the session's ``real_data`` folder)."""
-    root = tmp_path_factory.mktemp("legacy")
-    package = lw.write_package(root / "seed")
-    files = root / "files"
-    files.mkdir()
-    built = [{"file": name, "depth": 20, "classes": 10, "seed": i, "acc": 80.0 + i, "epoch": 100 + i, **build}
-             for i, (name, (build, _, _)) in enumerate(FIXTURES.items()) if build is not None]
-    cifar = request.getfixturevalue("real_data").folder if HAS_REAL_DATA else None
-    lw.build(package, files, built, cifar)
-    anchor_bytes = (files / ANCHOR).read_bytes()
-    for name, (build, edits, _) in FIXTURES.items():
-        if edits:
-            source = anchor_bytes if build is None else (files / name).read_bytes()
-            (files / name).write_bytes(lw.rewrite(source, **edits))
-    paths = [files / name for name in FIXTURES]
-    results = lw.oracle(package, paths, root / "oracle.pt", cifar, N_IMAGES)
-    return {"root": root, "files": files, "package": package, "anchor": anchor_bytes, "oracle": results, "cifar": cifar}
+@pytest.fixture
+def legacy(legacy_suite):
+    """The session's .t7 files (every one this module reads: ``legacy_writer.SUITE``) and torch's reading."""
+    assert set(FIXTURES) <= set(lw.SUITE)
+    return legacy_suite
 
 
 def _opcodes(data: bytes):
@@ -130,7 +108,7 @@ def test_legacy_state_dict_and_logits_equal_torch_load(name, legacy):
     assert info["acc"] == oracle["acc"] and info["epoch"] == oracle["epoch"]
     assert set(oracle["classes"]) <= set(info["classes"])
     ours, spec, meta = load_checkpoint(path)
-    arch, fields = FIXTURES[name][2]
+    arch, fields = FIXTURES[name]
     expected = ModelSpec(arch, 20, **fields)
     assert meta["recorded_accuracy"] == oracle["acc"] and (spec.arch, spec.shortcut_rule, spec.num_classes) == (
         expected.arch, expected.shortcut_rule, expected.num_classes)
@@ -179,7 +157,7 @@ def test_legacy_eval_agrees_with_torch_image_for_image(legacy, tmp_path):
         assert row["total"] == N_IMAGES and row["correct"] == oracle["correct"], name
         assert row["predictions"] == oracle["predictions"].tolist(), name
         assert len(set(row["predictions"])) >= 3, name  # not a constant answer that would agree by accident
-        assert row["normalization"]["mean"] == list(lw.SEED_MEAN) and row["normalization"]["std"] == list(lw.SEED_STD)
+        assert row["normalization"]["mean"] == list(SEED_MEAN) and row["normalization"]["std"] == list(SEED_STD)
         assert row["accuracy"] == round(100 * oracle["correct"] / N_IMAGES, 4)
 
 
@@ -217,7 +195,7 @@ def test_legacy_convert_keeps_what_the_file_records(legacy, fake_data, tmp_path)
     assert spec.shortcut_rule == "legacy" and spec.reduction == 3.3 and meta["kind"] == "converted t7"
     oracle = legacy["oracle"][t7.name]
     assert meta["recorded_accuracy"] == oracle["acc"] and meta["epoch"] == oracle["epoch"]
-    assert meta["normalization"]["mean"] == list(lw.SEED_MEAN) and meta["normalization"]["source"] == "metadata"
+    assert meta["normalization"]["mean"] == list(SEED_MEAN) and meta["normalization"]["source"] == "metadata"
     assert "models.resnet.BasicBlock" in meta["classes"]
     assert all(torch.equal(state[k], v) for k, v in legacy["oracle"][t7.name]["state"].items())
     again = runner.invoke(app, ["convert", str(t7), str(out), "--dataset", "cifar10"])

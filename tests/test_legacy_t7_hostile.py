@@ -2,8 +2,8 @@
 
 A legacy pickle can name any global and embed module source text (docs/original.md#checkpoints);
 the reader (``checkpoint.t7_pickle``) allows only the seed's module classes and torch's storage
-and tensor rebuilders. Each test edits a real torch-written file (``legacy_writer``) into an attack
-or a damaged file and checks the one-line refusal, and that nothing ran.
+and tensor rebuilders. Each test edits a real torch-written file (``legacy_writer``) into an attack or
+a damaged file (``legacy_stream``) and checks the one-line refusal, and that nothing ran.
 """
 
 from __future__ import annotations
@@ -20,25 +20,21 @@ from shiftnet.errors import UsageError
 
 from . import legacy_writer as lw
 from .conftest import stderr_of
+from .legacy_stream import RawPid, rewrite, sym
 
 runner = CliRunner()
-ANCHOR = "shiftresnet20_3.0.t7"
 
 
 @pytest.fixture(scope="module")
-def legacy(tmp_path_factory):
-    """One file as the seed's main.py saved it (ShiftResNet20, a = 3c) and the state dict read from it."""
-    root = tmp_path_factory.mktemp("hostile")
-    files = root / "files"
-    files.mkdir()
-    lw.build(lw.write_package(root / "seed"), files,
-             [{"file": ANCHOR, "arch": "shiftresnet", "depth": 20, "param": 3.0, "classes": 10}])
-    return {"anchor": (files / ANCHOR).read_bytes(), "state": read_t7(files / ANCHOR)[0]}
+def legacy(legacy_suite):
+    """One file as the seed's main.py saved it (ShiftResNet20, a = 3c: the suite's anchor) and the state
+    dict read from it."""
+    return {"anchor": legacy_suite["anchor"], "state": read_t7(legacy_suite["files"] / lw.ANCHOR)[0]}
 
 
 def _hostile(legacy, tmp_path, edit, name="hostile.t7") -> object:
     path = tmp_path / name
-    path.write_bytes(lw.rewrite(legacy["anchor"], edit=edit))
+    path.write_bytes(rewrite(legacy["anchor"], edit=edit))
     return path
 
 
@@ -46,14 +42,14 @@ def test_legacy_payload_behind_a_module_id_is_refused_before_it_runs(legacy, tmp
     sentinel = tmp_path / "pwned"
 
     def payload(tree, _ids):
-        system = lw.sym("posix", "system")(f"touch {sentinel}")
-        tree["net"] = lw.RawPid(("module", system, "resnet.py", "class ResNet: pass"))
+        system = sym("posix", "system")(f"touch {sentinel}")
+        tree["net"] = RawPid(("module", system, "resnet.py", "class ResNet: pass"))
 
     with pytest.raises(UsageError, match="refusing unsafe checkpoint.*posix.system"):
         read_t7(_hostile(legacy, tmp_path, payload))
 
     def not_a_class(tree, _ids):
-        tree["net"] = lw.RawPid(("module", "models.resnet.ResNet", "resnet.py", "class ResNet: pass"))
+        tree["net"] = RawPid(("module", "models.resnet.ResNet", "resnet.py", "class ResNet: pass"))
 
     with pytest.raises(UsageError, match="module id names 'models.resnet.ResNet', not an allowed class"):
         read_t7(_hostile(legacy, tmp_path, not_a_class))
@@ -74,7 +70,7 @@ def test_legacy_source_text_in_module_ids_is_never_run(legacy, tmp_path):
 
 def test_legacy_other_persistent_ids_are_refused(legacy, tmp_path):
     def other(tree, _ids):
-        tree["net"].state["_modules"]["linear"] = lw.RawPid(("evil", "x"))
+        tree["net"].state["_modules"]["linear"] = RawPid(("evil", "x"))
 
     with pytest.raises(UsageError, match="unexpected persistent id 'evil'"):
         read_t7(_hostile(legacy, tmp_path, other))
@@ -105,7 +101,7 @@ def test_legacy_malicious_globals_are_refused_and_nothing_runs(tmp_path):
 
 
 def _sequential(child):
-    sequential = lw.sym("torch.nn.modules.container", "Sequential")
+    sequential = sym("torch.nn.modules.container", "Sequential")
     module = sequential.__new__(sequential)
     module.state = {"_parameters": {}, "_buffers": {}, "_modules": {"0": child}}
     return module

@@ -17,7 +17,6 @@ from shiftnet.checkpoint import load_checkpoint, pretrained
 from shiftnet.cli import app
 from shiftnet.errors import UsageError
 
-from . import legacy_writer as lw
 from .conftest import stderr_of
 from .helpers import make_zip, server  # noqa: F401 - server: a fixture
 from .runs import data_dir, one_line  # noqa: F401 - data_dir: a fixture
@@ -28,15 +27,12 @@ C10, C100 = "shiftresnet20_1.0_cifar100.t7", "resnet20.t7"
 
 
 @pytest.fixture(scope="module")
-def archives(tmp_path_factory):
-    """Two tiny .t7 files written by torch as the seed saved them, zipped as two registry archives
-    (a CIFAR-10 and a CIFAR-100 one) and unpacked by ``shiftnet download checkpoints``."""
+def archives(tmp_path_factory, legacy_suite):
+    """Two tiny .t7 files written by torch as the seed saved them (``legacy_writer.SUITE``'s small ones),
+    zipped as two registry archives (a CIFAR-10 and a CIFAR-100 one) and unpacked by ``shiftnet download
+    checkpoints``."""
     root = tmp_path_factory.mktemp("pretrained")
-    files = root / "files"
-    files.mkdir()
-    lw.build(lw.write_package(root / "seed"), files, [
-        {"file": C10, "arch": "shiftresnet", "depth": 8, "param": 1.0, "classes": 10},
-        {"file": C100, "arch": "resnet", "depth": 8, "classes": 100}])
+    files = legacy_suite["files"] / "small"
     unpacked = root / "checkpoints"
     for name, member in (("cifar10-shiftresnet-small", C10), ("cifar100-resnet-netwise", C100)):
         archive = make_zip(root / f"{name}.zip", {f"checkpoint/{member}": (files / member).read_bytes()})
