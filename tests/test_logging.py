@@ -71,9 +71,12 @@ def test_the_log_holds_what_the_command_printed_across_a_real_ctrl_c_and_resume(
     last = log_lines(out)[-1]  # the CLI's one line (after its "error: "), as the log's last
     assert last.startswith("stopped: interrupted ") and error.endswith(last.removeprefix("stopped: ")), (last, error)
 
-    resumed = runner.invoke(app, [*args, "--resume"])
-    assert resumed.exit_code == 0, stderr_of(resumed)
-    printed += resumed.output.splitlines()
+    # resumed in a process like the first (same OMP_NUM_THREADS, torch threads): the environment must read unchanged
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    resumed = subprocess.run([sys.executable, "-m", "shiftnet", *args, "--resume"], capture_output=True, text=True,
+                             env=env, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    printed += resumed.stdout.splitlines()
     logged = log_lines(out)
     markers = [line.split(" (pid")[0] for line in logged if line.startswith("===")]
     assert len(markers) == 2 and markers[0] == "=== start" and markers[1].startswith("=== resume at epoch ")
@@ -83,7 +86,7 @@ def test_the_log_holds_what_the_command_printed_across_a_real_ctrl_c_and_resume(
     assert len(epoch_lines) == 5 and all(line in logged for line in epoch_lines)
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert all(f"acc {float(row['test_acc']):.2f}%  " in line for row, line in zip(rows, epoch_lines, strict=True))
-    assert logged[-1] == f"finished: {resumed.output.splitlines()[-1]}"  # the summary the command printed last
+    assert logged[-1] == f"finished: {resumed.stdout.splitlines()[-1]}"  # the summary the command printed last
 
 
 @pytest.mark.slow
