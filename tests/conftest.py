@@ -108,3 +108,16 @@ def stderr_of(result) -> str:
         return result.stderr
     except (ValueError, AttributeError):
         return result.output
+
+
+@pytest.fixture(autouse=True)
+def default_sigint():
+    """Each test starts with Python's own SIGINT handler: a library used in-process by an earlier test (seen in
+    the full suite, not alone) can leave SIGINT ignored, which a child process inherits, and then the Ctrl-C
+    tests' signals are lost."""
+    import signal
+
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
