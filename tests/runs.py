@@ -4,6 +4,7 @@ of two runs' final states, a tiny config, and one torch thread per test."""
 from __future__ import annotations
 
 import queue
+import signal
 import subprocess
 import threading
 import time
@@ -30,6 +31,15 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt here, as in a process started from a terminal: one started as a
+    background job of a script ignores SIGINT, and Python keeps it ignored."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from shiftnet.errors import Interrupted, RunError
 from . import run_worker
 from .conftest import stderr_of
 from .helpers import no_retry_wait, server  # noqa: F401 - fixtures
-from .runs import QUICK, REPO, Lines, data_dir, listing, one_line, one_thread, tiny_config  # noqa: F401 - fixtures
+from .runs import QUICK, REPO, Lines, ctrl_c_raises, data_dir, listing, one_line, one_thread, tiny_config  # noqa: F401
 
 runner = CliRunner()
 
@@ -121,7 +121,7 @@ def test_failures_found_before_training_create_no_folder(case, code, message, da
     assert message in err and not (tmp_path / "x").exists()
 
 
-def test_ctrl_c_while_starting_creates_no_folder(data_dir, tmp_path):  # noqa: F811
+def test_ctrl_c_while_starting_creates_no_folder(data_dir, tmp_path, ctrl_c_raises):  # noqa: F811
     """A real SIGINT while the run reads its data set: the first training file is a pipe, and the test
     opens its other end (which waits until the run has opened it to read), signals the reading thread
     (its read is interrupted) and then writes the file's bytes (read, in case the signal came first)."""

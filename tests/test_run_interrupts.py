@@ -131,7 +131,8 @@ def test_sigterm_is_honoured_like_ctrl_c(tmp_path):
 
 # ``python -m shiftnet`` whose import of typer (the first of shiftnet.cli's) waits until the test has signalled
 PAUSED_AT_TYPER = """
-import runpy, sys
+import runpy, signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as from a terminal (a script's background job ignores it)
 class PauseAtTyper:
     def find_spec(self, name, path=None, target=None):
         if name == "typer":
