@@ -79,8 +79,8 @@ def real_run(real_data, tmp_path_factory) -> RealRun:
     from shiftnet.cli import app
 
     root = tmp_path_factory.mktemp("real-run")
-    config = root / "short-evaluation.yaml"  # the epoch's own test: 3,000 images (eval below scores all 10,000)
-    config.write_text("data:\n  eval_batch_size: 100\n")
+    config = root / "short-evaluation.yaml"  # the epoch's own test: 600 images (eval below scores all 10,000)
+    config.write_text("data:\n  eval_batch_size: 20\n")
     out = root / "run"
     runner = CliRunner()
     result = runner.invoke(app, ["train", "--config", str(config), "--depth", "20", "--expansion", "1", "--epochs", "1",

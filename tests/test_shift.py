@@ -97,9 +97,12 @@ def test_backward_is_the_adjoint(channels_last):
 
 @pytest.mark.parametrize("kd", [(3, 1), (5, 2)])
 def test_gradcheck_float64(kd):
+    """Analytic against numerical derivatives, first and second order. Fast mode compares them along
+    random directions (any Jacobian entry that differs shows), not the 660 x 660 Jacobians entry by
+    entry: the backward is checked exactly against the one-hot adjoint above."""
     x = torch.randn(2, 11, 5, 6, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda t: shift(t, *kd), (x,))
-    assert torch.autograd.gradgradcheck(lambda t: shift(t, *kd), (x,))
+    assert torch.autograd.gradcheck(lambda t: shift(t, *kd), (x,), fast_mode=True)
+    assert torch.autograd.gradgradcheck(lambda t: shift(t, *kd), (x,), fast_mode=True)
 
 
 class _AllocationCounter(TorchDispatchMode):
