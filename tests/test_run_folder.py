@@ -121,6 +121,17 @@ def test_failures_found_before_training_create_no_folder(case, code, message, da
     assert message in err and not (tmp_path / "x").exists()
 
 
+def test_a_folder_with_only_the_test_split_names_the_missing_split(data_dir, tmp_path, offline):  # noqa: F811
+    """A verified copy holding the test split only (as a CIFAR-100 test-file download leaves it): the line
+    says the training split is what is missing, not that the data set is absent."""
+    folder = data_dir / "cifar-10-batches-py"
+    record = json.loads((folder / MARKER).read_text())
+    (folder / MARKER).write_text(json.dumps({**record, "splits": ["test"]}))
+    out = tmp_path / "run"
+    err = one_line(runner.invoke(app, ["train", *QUICK, "--data-dir", str(data_dir), "--out", str(out)]), 1)
+    assert f"cifar10's train split is not in {data_dir} and could not be downloaded" in err and not out.exists()
+
+
 def test_ctrl_c_while_starting_creates_no_folder(data_dir, tmp_path, ctrl_c_raises):  # noqa: F811
     """A real SIGINT while the run reads its data set: the first training file is a pipe, and the test
     opens its other end (which waits until the run has opened it to read), signals the reading thread

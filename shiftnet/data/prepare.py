@@ -150,6 +150,7 @@ def ensure_dataset(name: str, data_dir: Path, split: str, progress: Progress | N
         try:
             prepare_dataset(name, Path(data_dir), None, progress, notice)
         except RunError as exc:
-            raise RunError(f"{info.name} is not in {data_dir} and could not be downloaded ({exc}); "
+            what = f"{info.name}'s {split} split" if splits and not changed else info.name
+            raise RunError(f"{what} is not in {data_dir} and could not be downloaded ({exc}); "
                            f"fetch it with `shiftnet download {info.name} --to {data_dir} --from ARCHIVE_OR_URL`"
                            ) from None
