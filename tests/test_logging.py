@@ -81,7 +81,8 @@ def test_the_log_holds_what_the_command_printed_across_a_real_ctrl_c_and_resume(
     markers = [line.split(" (pid")[0] for line in logged if line.startswith("===")]
     assert len(markers) == 2 and markers[0] == "=== start" and markers[1].startswith("=== resume at epoch ")
     assert f"resumed {out} at {markers[1].removeprefix('=== resume at ')}" in logged
-    assert "environment: python" in logged[2] and "environment unchanged" in logged
+    assert "environment: python" in logged[1] and "environment unchanged" in logged
+    assert sum(line.startswith("training shiftresnet") for line in logged) == 2  # once per start
     epoch_lines = [line for line in printed if line.startswith("epoch ")]
     assert len(epoch_lines) == 5 and all(line in logged for line in epoch_lines)
     rows = list(csv.DictReader((out / "metrics.csv").open()))

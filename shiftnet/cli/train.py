@@ -146,15 +146,6 @@ def train(
             cfg = load_config(out_dir / "config.yaml", overrides)
         reporter = RichReporter() if sys.stdout.isatty() else PlainReporter()
         trainer = Trainer(cfg, out_dir, resume=resume, reporter=reporter)
-        # through the trainer's reporter: on the screen and, once the run folder is claimed, in train.log
-        trainer.reporter.message(f"training {cfg.model_spec().name} on {cfg.data.dataset} ({trainer.device}, "
-                                 f"{trainer.dist.world_size} process{'es' if trainer.dist.world_size > 1 else ''}) "
-                                 f"-> {out_dir}")
-        if cfg.run.limit_batches is not None:
-            limit = cfg.run.limit_batches
-            trainer.reporter.message(f"--limit-batches {limit}: each epoch trains on at most {limit} batches and tests "
-                                     f"on at most {limit} x {cfg.data.eval_batch_size} images: the test set is cut "
-                                     f"too, so accuracies are not comparable with full runs")
         try:
             summary = trainer.run()
         finally:

@@ -55,6 +55,17 @@ class Silent(Reporter):
         pass
 
 
+def opening_lines(config, device, processes: int, out_dir: Path) -> list[str]:
+    """What a run says first: what it trains, where, and a warning when its test set is cut."""
+    lines = [f"training {config.model_spec().name} on {config.data.dataset} ({device}, {processes} "
+             f"process{'es' if processes > 1 else ''}) -> {out_dir}"]
+    if (limit := config.run.limit_batches) is not None:
+        lines.append(f"--limit-batches {limit}: each epoch trains on at most {limit} batches and tests on at most "
+                     f"{limit} x {config.data.eval_batch_size} images: the test set is cut too, so accuracies are "
+                     f"not comparable with full runs")
+    return lines
+
+
 def format_epoch(row: dict, epochs: int) -> str:
     return (f"epoch {row['epoch'] + 1}/{epochs}  lr {row['lr']:.4g}  train loss {row['train_loss']:.4f} "
             f"acc {row['train_acc']:.2f}%  test loss {row['test_loss']:.4f} acc {row['test_acc']:.2f}%  "

@@ -35,11 +35,11 @@ def _now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def marker(where: str, what: str, start: Start) -> list[str]:
-    """The lines that open a start in the log: which start, the command, what is trained, the environment
-    (whole at the first start, what changed at a resume)."""
+def marker(where: str, start: Start) -> list[str]:
+    """The lines that open a start in the log: which start, the command, the environment (whole at the
+    first start, what changed at a resume). What is trained follows: the run's own "training ..." line."""
     changes = start.changes
-    return [f"=== {where} (pid {os.getpid()}): {shlex.join(sys.argv)}", what,
+    return [f"=== {where} (pid {os.getpid()}): {shlex.join(sys.argv)}",
             f"environment: {describe(start.environment)}" if changes is None else
             f"environment changed: {'; '.join(changes)}" if changes else "environment unchanged"]
 

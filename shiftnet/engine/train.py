@@ -34,7 +34,7 @@ from ..runtime import resolve_device, tune_allocator
 from . import distributed, environment, runfolder, setup, state
 from .evaluate import evaluate
 from .interrupts import StopRequests
-from .reporting import Reporter, Silent, format_epoch, summary, summary_line
+from .reporting import Reporter, Silent, format_epoch, opening_lines, summary, summary_line
 from .runlog import RunLog, ending, marker
 from .scalars import Scalars
 from .step import CHECK_EVERY, RunningTotals, train_step
@@ -100,6 +100,8 @@ class Trainer:
 
     def _start(self) -> Progress:
         """Check everything first (folder, model on the device, data), then claim the folder and write."""
+        for line in opening_lines(self.config, self.device, self.dist.world_size, self.out_dir):
+            self.reporter.message(line)  # on the screen, and after the marker in train.log
         runfolder.check_folder(self.out_dir, self.resume, lock=self.dist.is_main)
         distributed.barrier(self.dist)  # every rank checks the folder before rank 0 writes to it
         saved = None
@@ -128,7 +130,7 @@ class Trainer:
         """Rank 0, everything checked: environment.json, train.log's marker for this start, W&B."""
         start = environment.record(self.out_dir, environment.collect(self.device, self.dist.world_size), self.resume)
         where = f"resume at epoch {progress.epoch + 1}, batch {progress.batch}" if self.resume else "start"
-        self._log.open(marker(where, f"{self.config.model_spec().name} on {self.config.data.dataset}", start))
+        self._log.open(marker(where, start))
         self._scalars.start(start, self.out_dir.name, self.config.to_dict())
 
     def _claim_folder(self) -> None:
