@@ -20,7 +20,9 @@ runner = CliRunner()
 def test_shift_shapes_are_the_model_shift_inputs():
     shapes = shift_shapes(ModelSpec("shiftresnet", 20, expansion=3.0), batch_size=8)
     # stage 1 at 32x32; first blocks of stages 2 and 3 shift at their input resolution (stride in conv2)
-    assert shapes == {(8, 48, 32, 32): 3, (8, 96, 32, 32): 1, (8, 96, 16, 16): 2, (8, 192, 16, 16): 1, (8, 192, 8, 8): 2}
+    assert shapes == {
+        (8, 48, 32, 32): 3, (8, 96, 32, 32): 1, (8, 96, 16, 16): 2, (8, 192, 16, 16): 1, (8, 192, 8, 8): 2,
+    }
     assert sum(shift_shapes(ModelSpec("shiftresnet", 110, expansion=1.0), 1).values()) == 54
 
 
@@ -31,7 +33,8 @@ def test_bench_shift_json_rows():
     data = json.loads(result.stdout)
     assert "threads" in data["machine"] or "CPU" in data["machine"]
     rows = data["rows"]
-    assert {(r["impl"], r["dtype"]) for r in rows} == {(i, d) for i in ("clone", "torch", "conv") for d in ("float32", "bfloat16")}
+    expected = {(i, d) for i in ("clone", "torch", "conv") for d in ("float32", "bfloat16")}
+    assert {(r["impl"], r["dtype"]) for r in rows} == expected
     for row in rows:
         assert row["fwd_ms"] > 0 and row["fwdbwd_gbps"] > 0 and "fwd_x_clone" in row
     assert all(r["fwd_x_clone"] == 1.0 for r in rows if r["impl"] == "clone")
@@ -39,7 +42,8 @@ def test_bench_shift_json_rows():
 
 def test_bench_train_json_rows():
     result = runner.invoke(app, ["bench", "train", "-m", "resnet8", "-m", "shiftresnet8:2", "--batch-size", "4",
-                                 "--eval-batch-size", "4", "--steps", "2", "--warmup", "1", "--device", "cpu", "--json"])
+                                 "--eval-batch-size", "4", "--steps", "2", "--warmup", "1", "--device", "cpu",
+                                 "--json"])
     assert result.exit_code == 0, stderr_of(result)
     rows = json.loads(result.stdout)["rows"]
     assert [(r["model"], r["shift"]) for r in rows] == [("resnet8", "shift"), ("shiftresnet8_e2", "shift"),

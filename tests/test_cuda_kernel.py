@@ -163,8 +163,8 @@ def host_kernels(tmp_path_factory):
     (folder / "shift.cu").write_text(shift_cuda_module.kernel_source())
     (folder / "harness.cpp").write_text(_HARNESS)
     library = folder / "libshift.so"
-    proc = subprocess.run([compiler, "-std=c++17", "-O1", "-shared", "-fPIC", "-I", str(folder), str(folder / "harness.cpp"),
-                           "-o", str(library)], capture_output=True, text=True)
+    proc = subprocess.run([compiler, "-std=c++17", "-O1", "-shared", "-fPIC", "-I", str(folder),
+                           str(folder / "harness.cpp"), "-o", str(library)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     return ctypes.CDLL(str(library))
 
@@ -187,7 +187,9 @@ def _run_on_host(lib, x: torch.Tensor, out: torch.Tensor, layout: str, vec: int,
 
 @pytest.mark.parametrize("dtype", list(_BITS))
 @pytest.mark.parametrize("layout", ["nchw", "nhwc"])
-@pytest.mark.parametrize("kd,transpose", [((3, 1), False), ((3, 1), True), ((3, 2), False), ((5, 1), True), ((1, 1), False)])
+@pytest.mark.parametrize(
+    "kd,transpose", [((3, 1), False), ((3, 1), True), ((3, 2), False), ((5, 1), True), ((1, 1), False)]
+)
 def test_kernel_source_logic_matches_reference_on_the_host(host_kernels, dtype, layout, kd, transpose):
     """The real shift.cu, compiled for the CPU, against the PyTorch path, bit for bit, every
     element written (output poisoned first), for both vector widths, both index widths and a

@@ -62,7 +62,10 @@ def test_distribution_matches_torchvision_random_crop_and_flip():
 
     draws = 8_100
     plan = epoch_plan(draws, seed=11, epoch=0, train=True)
-    ours = collections.Counter(int(t) * 18 + int(l) * 2 + int(f) for (t, l), f in zip(plan.offsets.tolist(), plan.flips.tolist()))
+    ours = collections.Counter(
+        int(top) * 18 + int(left) * 2 + int(flip)
+        for (top, left), flip in zip(plan.offsets.tolist(), plan.flips.tolist())
+    )
     torch.manual_seed(0)
     tv = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()])
     image = Image.fromarray(position_images(1)[0].permute(1, 2, 0).numpy())
@@ -78,8 +81,8 @@ def test_distribution_matches_torchvision_random_crop_and_flip():
                for k in range(162) if ours.get(k, 0) + theirs.get(k, 0))
     assert stat < 222
     # and the pixels agree: one torchvision crop of a real-looking image equals our crop at its decoded offset
-    t, l, f = decode(crop)
-    assert torch.equal(crop, padded_crop(position_images(1)[0], t, l, f))
+    top, left, flip = decode(crop)
+    assert torch.equal(crop, padded_crop(position_images(1)[0], top, left, flip))
 
 
 def test_normalisation_and_eval_order():
@@ -89,7 +92,8 @@ def test_normalisation_and_eval_order():
     batches = list(loader)
     assert [len(y) for _, y in batches] == [4, 4, 2]  # last partial batch kept
     x = torch.cat([b for b, _ in batches])
-    expected = (images.float() / 255 - torch.tensor(SEED_MEAN).view(1, 3, 1, 1)) / torch.tensor(SEED_STD).view(1, 3, 1, 1)
+    mean, std = torch.tensor(SEED_MEAN).view(1, 3, 1, 1), torch.tensor(SEED_STD).view(1, 3, 1, 1)
+    expected = (images.float() / 255 - mean) / std
     torch.testing.assert_close(x, expected)
     assert torch.cat([y for _, y in batches]).tolist() == list(range(10))
 
@@ -115,7 +119,9 @@ def test_seeded_reproducible_and_resumable():
 @pytest.mark.parametrize("world_size", [2, 3])
 def test_ddp_shards_are_disjoint_and_equal(world_size):
     n = 50
-    shards = [epoch_plan(n, seed=1, epoch=2, train=True, rank=r, world_size=world_size).indices for r in range(world_size)]
+    shards = [
+        epoch_plan(n, seed=1, epoch=2, train=True, rank=r, world_size=world_size).indices for r in range(world_size)
+    ]
     sizes = {len(s) for s in shards}
     assert sizes == {-(-n // world_size)}
     combined = torch.cat(shards).tolist()

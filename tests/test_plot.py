@@ -19,7 +19,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def test_seed_points_have_exact_params():
     points = {(p["family"], p["depth"], p["label"]): p for p in seed_points("cifar10")}
-    assert points[("ShiftResNet", 20, "3c")]["params"] == 95_642 and points[("ShiftResNet", 20, "3c")]["accuracy"] == 89.56
+    shift20 = points[("ShiftResNet", 20, "3c")]
+    assert shift20["params"] == 95_642 and shift20["accuracy"] == 89.56
     assert points[("ResNet (reduced)", 20, "r=2.8")]["params"] == 96_206
     assert points[("ResNet (original)", 110, "")]["accuracy"] == 92.46
     c100 = {(p["family"], p["depth"], p["label"]): p for p in seed_points("cifar100")}
@@ -29,8 +30,11 @@ def test_seed_points_have_exact_params():
 def test_accuracy_vs_params_png(tmp_path):
     pytest.importorskip("matplotlib")
     results = tmp_path / "eval.jsonl"
-    rows = [{"dataset": "cifar10", "arch": "shiftresnet", "knob": "a=3c", "depth": 20, "params": 95_642, "accuracy": 89.0},
-            {"dataset": "cifar100", "arch": "resnet", "knob": "original", "depth": 20, "params": 278_324, "accuracy": 60.0}]
+    rows = [
+        {"dataset": "cifar10", "arch": "shiftresnet", "knob": "a=3c", "depth": 20, "params": 95_642, "accuracy": 89.0},
+        {"dataset": "cifar100", "arch": "resnet", "knob": "original", "depth": 20, "params": 278_324,
+         "accuracy": 60.0},
+    ]
     results.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     out = tmp_path / "fig.png"
     result = runner.invoke(app, ["plot", "params", str(results), "--out", str(out)])

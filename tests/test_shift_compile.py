@@ -43,7 +43,8 @@ def test_compiled_shift_is_bit_identical_forward_and_backward(kernel_size, dilat
     fn = torch.compile(lambda t: shift(t, kernel_size, dilation), dynamic=True, fullgraph=True)
     for dtype, (n, c, h, w), channels_last in [
         (torch.float32, (3, 20, 9, 7), False), (torch.float32, (2, 27, 8, 8), True),
-        (torch.float64, (2, 9, 5, 11), False), (torch.bfloat16, (4, 50, 6, 6), True), (torch.float32, (2, 5, 4, 4), False),
+        (torch.float64, (2, 9, 5, 11), False), (torch.bfloat16, (4, 50, 6, 6), True),
+        (torch.float32, (2, 5, 4, 4), False),
     ]:
         x = _with_special_values(torch.randn(n, c, h, w, dtype=dtype))
         if channels_last:
@@ -93,8 +94,14 @@ def test_compiled_shiftconv_training_step_matches_eager():
     y_eager.square().sum().backward()
     y.square().sum().backward()
     pairs = [("output", y, y_eager), ("input grad", x_compiled.grad, x_eager.grad)]
-    pairs += [(name, got.grad, want.grad) for (name, got), want in zip(block.named_parameters(), eager_block.parameters())]
-    pairs += [(name, got, want) for (name, got), want in zip(block.named_buffers(), eager_block.buffers()) if got.is_floating_point()]
+    pairs += [
+        (name, got.grad, want.grad) for (name, got), want in zip(block.named_parameters(), eager_block.parameters())
+    ]
+    pairs += [
+        (name, got, want)
+        for (name, got), want in zip(block.named_buffers(), eager_block.buffers())
+        if got.is_floating_point()
+    ]
     for name, got, want in pairs:
         error = ((got - want).abs().max() / want.abs().max().clamp_min(1e-12)).item()
         assert error < 1e-5, f"{name}: max difference {error:.2e} of the largest value"
