@@ -7,17 +7,16 @@ import sys
 
 import pytest
 
-import shiftnet
-
 from .helpers import train_tiny_run
 
 timm = pytest.importorskip("timm")
 
 
 def test_checkpoint_cfg_gives_timm_the_statistics_the_run_was_trained_with(tmp_path, monkeypatch):
+    from timm.data import resolve_data_config
+
     import shiftnet.timm_models  # noqa: F401
     from shiftnet.timm_models import checkpoint_cfg
-    from timm.data import resolve_data_config
 
     out = train_tiny_run(tmp_path, monkeypatch, "--depth", "20", "--expansion", "1", "--set",
                          "data.normalization=true")
