@@ -9,10 +9,11 @@ every prediction agrees: a file that would mis-predict is never left where the u
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -33,7 +34,27 @@ def portable_copy(model: nn.Module) -> nn.Module:
     return replace_shifts(clone, lambda shift: PortableShift(shift.kernel_size, shift.dilation))
 
 
-def _write(model: nn.Module, fmt: str, path: Path, example: torch.Tensor) -> None:
+JIT_DEPRECATION = ("this torch deprecates TorchScript (torch.jit); the file works today, but --format pt2 "
+                   "(torch.export) is its successor")
+
+
+@contextlib.contextmanager
+def _torchscript_calls(notes: list[str]):
+    """torch.jit calls, with torch's TorchScript deprecation (a FutureWarning of two lines per call, four
+    per export from torch 2.10 on) said once as one line in ``notes``; any other warning is shown as is."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the portable shift's ifs depend on shapes only
+        yield
+    for item in caught:
+        if issubclass(item.category, FutureWarning) and "torch.jit" in str(item.message):
+            if JIT_DEPRECATION not in notes:
+                notes.append(JIT_DEPRECATION)
+        else:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+
+
+def _write(model: nn.Module, fmt: str, path: Path, example: torch.Tensor, notes: list[str]) -> None:
     if fmt == "onnx":
         try:
             import onnxscript  # noqa: F401  (torch's ONNX exporter needs it)
@@ -45,15 +66,14 @@ def _write(model: nn.Module, fmt: str, path: Path, example: torch.Tensor) -> Non
                                     output_names=["logits"], dynamic_shapes={"x": {0: batch}}, verbose=False)
         program.save(str(path))
     elif fmt == "torchscript":
-        with warnings.catch_warnings():  # the portable shift's Python ifs depend on shapes only: tracing is sound
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        with _torchscript_calls(notes):
             torch.jit.save(torch.jit.trace(model, example, check_trace=False), str(path))
     else:
         batch = torch.export.Dim("batch", min=1, max=65536)
         torch.export.save(torch.export.export(model, (example,), dynamic_shapes={"x": {0: batch}}), str(path))
 
 
-def load_exported(path: Path, fmt: str) -> Callable[[torch.Tensor], torch.Tensor]:
+def load_exported(path: Path, fmt: str, notes: list[str] | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
     """The written file as a function images -> logits, run by the runtime that format is for."""
     if fmt == "onnx":
         try:
@@ -64,7 +84,8 @@ def load_exported(path: Path, fmt: str) -> Callable[[torch.Tensor], torch.Tensor
         name = session.get_inputs()[0].name
         return lambda images: torch.from_numpy(session.run(None, {name: images.numpy()})[0])
     if fmt == "torchscript":
-        module = torch.jit.load(str(path), map_location="cpu")
+        with _torchscript_calls([] if notes is None else notes):
+            module = torch.jit.load(str(path), map_location="cpu")
         return lambda images: module(images)
     program = torch.export.load(str(path)).module()
     return lambda images: program(images)
@@ -77,6 +98,7 @@ class Check:
     images: int
     agree: int
     max_logit_difference: float
+    notes: list[str] = field(default_factory=list)  # what the user should know about the format, a line each
 
     @property
     def passed(self) -> bool:
@@ -117,8 +139,10 @@ def export_checked(model: nn.Module, fmt: str, out: Path, images: torch.Tensor) 
     model = model.eval().cpu()
     temporary = out.with_name(f".{out.stem}.{os.getpid()}.tmp{out.suffix}")  # torch.export wants its suffix
     try:
-        _write(portable_copy(model), fmt, temporary, images[:2].contiguous())
-        check = compare(model, load_exported(temporary, fmt), images)
+        notes: list[str] = []
+        _write(portable_copy(model), fmt, temporary, images[:2].contiguous(), notes)
+        check = compare(model, load_exported(temporary, fmt, notes), images)
+        check.notes = notes
         if not check.passed:
             raise RunError(f"the exported {fmt} file disagrees with PyTorch on {check.images - check.agree} of "
                            f"{check.images} images (max logit difference {check.max_logit_difference:.2g}); "

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from shiftnet import export as export_module
 from shiftnet.checkpoint import save_weights
 from shiftnet.cli import app
 from shiftnet.errors import RunError
+from shiftnet.export import JIT_DEPRECATION
 from shiftnet.kernels import shift
 from shiftnet.kernels.portable import shift_portable
 from shiftnet.loading import load_model
@@ -81,10 +83,20 @@ def test_torchscript_and_pt2_files_run_where_shiftnet_cannot_be_imported(checkpo
     """Both files, loaded by torch alone (one process for both: starting one costs more than the checks)."""
     path, model = checkpoint
     loads = {"torchscript": "torch.jit.load", "pt2": "lambda path: torch.export.load(path).module()"}
+    with warnings.catch_warnings(record=True) as torchs_own:  # does this torch deprecate TorchScript? torch says
+        warnings.simplefilter("always")
+        torch.jit.trace(torch.nn.Linear(1, 1), torch.zeros(1, 1))
+    deprecated = any(issubclass(item.category, FutureWarning) for item in torchs_own)
     for fmt in loads:
-        result = runner.invoke(app, ["export", str(path), "--format", fmt, "--out", str(tmp_path / f"model.{fmt}"),
-                                     "--images", "16", "--data-dir", str(tmp_path / "none")])
+        with warnings.catch_warnings(record=True) as shown:
+            warnings.simplefilter("always")
+            result = runner.invoke(app, ["export", str(path), "--format", fmt, "--out",
+                                         str(tmp_path / f"model.{fmt}"), "--images", "16", "--data-dir",
+                                         str(tmp_path / "none")])
         assert result.exit_code == 0, stderr_of(result)
+        assert not [item for item in shown if "torch.jit" in str(item.message)], fmt  # no multi-line warnings
+        notes = [line for line in result.stdout.splitlines() if line.startswith("note: ")]
+        assert notes == (["note: " + JIT_DEPRECATION] if fmt == "torchscript" and deprecated else []), notes
     blocker = tmp_path / "blocker" / "shiftnet"
     blocker.mkdir(parents=True)
     (blocker / "__init__.py").write_text("raise ImportError('shiftnet must not be needed to run an exported file')\n")

@@ -69,3 +69,5 @@ def export_command(
         check = export_checked(model, fmt, target, batch)
         console.print(f"wrote {target} ({fmt}, {model.spec.name}); checked on {source}: {check.agree}/{check.images} "
                       f"predictions equal PyTorch's, max logit difference {check.max_logit_difference:.2g}")
+        for note in check.notes:
+            console.print(f"note: {note}", soft_wrap=True)
