@@ -19,6 +19,9 @@ import pytest
 # runs on they cost more CPU than they save, and no test is about compiling in parallel (read by
 # torch._inductor.config when first imported, so before torch is)
 os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")
+# one OpenMP thread per process (this one and the subprocesses tests start), unless the caller set it: the
+# suite's tensors are small, so a second thread mostly spins, and it costs a quarter more CPU here
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import torch  # noqa: E402
 
