@@ -83,16 +83,15 @@ def plot_curves(runs: list[Path], out: Path) -> Path:
     curves = [(run, read_metrics(run)) for run in runs]  # every input checked before a figure exists
     plt = _pyplot()
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(11, 4.5))
-    for run, rows in curves:
+    for index, (run, rows) in enumerate(curves):
         epochs = [int(r["epoch"]) + 1 for r in rows]
-        line = acc_ax.plot(epochs, [r["test_acc"] for r in rows], marker="o", markersize=3, label=f"{run.name} test")[0]
-        color = line.get_color()
-        acc_ax.plot(epochs, [r["train_acc"] for r in rows], linestyle="--", marker="o", markersize=3, color=color,
-                    label=f"{run.name} train")
-        loss_ax.plot(epochs, [r["test_loss"] for r in rows], marker="o", markersize=3, color=color,
-                     label=f"{run.name} test")
-        loss_ax.plot(epochs, [r["train_loss"] for r in rows], linestyle="--", marker="o", markersize=3, color=color,
-                     label=f"{run.name} train")
+        marker = "o" if len(rows) <= 40 else None  # dots on a long run would hide the dashed train line
+        color = f"C{index % 10}"
+        for ax, column in ((acc_ax, "acc"), (loss_ax, "loss")):
+            ax.plot(epochs, [r[f"test_{column}"] for r in rows], marker=marker, markersize=3, color=color,
+                    label=f"{run.name} test")
+            ax.plot(epochs, [r[f"train_{column}"] for r in rows], linestyle="--", marker=marker, markersize=3,
+                    color=color, label=f"{run.name} train")
     acc_ax.set_xlabel("epoch")
     acc_ax.set_ylabel("accuracy (%)")
     loss_ax.set_xlabel("epoch")
