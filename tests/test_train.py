@@ -130,6 +130,22 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data_dir, tmp_path):
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
 
+def test_nan_test_loss_stops_before_the_epoch_is_saved(data_dir, tmp_path):
+    """Training in train mode stays finite while the BN running statistics (used only by evaluation) are
+    NaN: what an overflowing run showed at --lr 100 (test loss nan, the run finished without a word)."""
+    config = tiny_config(tmp_path)
+
+    def poison_running_stats(epoch, batch, step):
+        if (epoch, batch) == (1, 3):  # after epoch 2's last training step, before its evaluation
+            trainer.model.bn1.running_var.fill_(float("nan"))
+
+    trainer = Trainer(config, tmp_path / "nan", reporter=Quiet(poison_running_stats))
+    with pytest.raises(RunError, match=r"^the test loss became nan in epoch 2; stopped without saving it: .*last.pt"):
+        trainer.run()
+    assert torch.load(tmp_path / "nan" / "last.pt", weights_only=True)["epoch"] == 1
+    assert len((tmp_path / "nan" / "metrics.csv").read_text().strip().splitlines()) == 2  # header + epoch 1
+
+
 def test_resume_guards(data_dir, tmp_path):
     out = tmp_path / "r"
     result = runner.invoke(app, ["train", *TINY, "--epochs", "1", "--out", str(out), "--resume"])

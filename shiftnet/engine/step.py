@@ -41,6 +41,17 @@ def train_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, inputs:
     return loss.detach(), logits.detach()
 
 
+def stop_unless_finite(what: str, value: float, when: str, last_save: Path) -> None:
+    """A NaN or inf loss (training, or the test loss: a model whose evaluation outputs overflowed) stops the
+    run in one line, before the state that produced it is saved."""
+    if math.isfinite(value):
+        return
+    advice = (f"{last_save} keeps the last good save; try a lower --lr or --amp off in a new run (another "
+              f"--name)" if last_save.is_file() else
+              "nothing was saved; rerun with a lower --lr or --amp off (the folder can be reused)")
+    raise RunError(f"the {what} became {value} {when}; stopped without saving it: {advice}")
+
+
 class RunningTotals:
     """Loss sum, correct count and images of the steps since it was made, and the time they took."""
 
@@ -57,13 +68,7 @@ class RunningTotals:
 
     def check_finite(self, epoch: int, batch: int, last_save: Path) -> None:
         """A one-line RunError if the loss sum is NaN or inf: the run stops without saving the bad state."""
-        loss = self.loss_sum.item()
-        if not math.isfinite(loss):
-            advice = (f"{last_save} keeps the last good save; try a lower --lr or --amp off in a new run (another "
-                      f"--name)" if last_save.is_file() else
-                      "nothing was saved; rerun with a lower --lr or --amp off (the folder can be reused)")
-            raise RunError(f"the training loss became {loss} in epoch {epoch + 1} by batch {batch}; "
-                           f"stopped without saving it: {advice}")
+        stop_unless_finite("training loss", self.loss_sum.item(), f"in epoch {epoch + 1} by batch {batch}", last_save)
 
     def images_per_s(self) -> float:
         return self.seen / max(time.perf_counter() - self.started, 1e-9)

@@ -1,22 +1,19 @@
 """The training loop: the seed's recipe, resumable bit for bit, with honest reporting.
 
-Exact resume rests on two facts: every random choice of an epoch (order, crops, flips) is a pure
-function of (seed, epoch) (see ``data.loader``), and ``last.pt`` holds the model, optimizer, AMP
-scaler, the position inside the epoch and the running sums of that epoch (``engine.state``). It is
+Exact resume: every random choice of an epoch (order, crops, flips) is a function of (seed, epoch)
+(``data.loader``), and ``last.pt`` holds model, optimizer, AMP scaler, position and sums (``state``). It is
 written at the end of every epoch (before the epoch's other files, which a resume at an epoch end
 writes again) and on Ctrl-C or SIGTERM, which the loop honours between steps only (``interrupts``): a
 state is never saved from inside a forward pass. A run killed any other way resumes from the last
-save and replays the same batches. A NaN/inf loss stops the run without overwriting ``last.pt``.
+save and replays the same batches. A NaN/inf training or test loss stops the run without saving.
 
-Nothing is written before everything that can be checked is checked (folder, device, model, data),
-so a failure before the first epoch ends leaves at most ``config.yaml`` and the records of the start
-(``environment.json``, ``train.log``), and such a folder is reused; one process at a time writes a
-run folder (``runfolder``).
+Nothing is written before all that can be checked is (folder, device, model, data): a failure before the
+first epoch ends leaves at most ``config.yaml``, ``environment.json`` and ``train.log``, and such a folder
+is reused; one process at a time writes a run folder (``runfolder``).
 
-Reporting: every epoch's test accuracy is logged; the run reports the final epoch's accuracy and,
-labelled as selected on the test set, the best. ``select_on_test`` (seed-faithful) makes the best
-the headline number, as the seed did; it never happens silently. Once all is checked, rank 0 records
-the environment, opens ``train.log`` (``runlog``) and starts W&B if asked (``scalars``).
+Reporting: every epoch's test accuracy is logged; the run reports the final epoch's and, labelled as
+selected on the test set, the best (the headline with ``select_on_test``, as the seed did). Once all is
+checked, rank 0 records the environment, opens ``train.log`` (``runlog``) and starts W&B (``scalars``).
 """
 
 from __future__ import annotations
@@ -37,7 +34,7 @@ from .interrupts import StopRequests
 from .reporting import Reporter, Silent, format_epoch, opening_lines, summary, summary_line
 from .runlog import RunLog, ending, marker
 from .scalars import Scalars
-from .step import CHECK_EVERY, RunningTotals, train_step
+from .step import CHECK_EVERY, RunningTotals, stop_unless_finite, train_step
 
 __all__ = ["Reporter", "Trainer", "format_epoch"]
 
@@ -208,6 +205,7 @@ class Trainer:
             self._save_state(progress)
             raise self._interrupted(f"in the evaluation of epoch {epoch + 1}", "its training in ",
                                     ", which evaluates it first") from None
+        stop_unless_finite("test loss", test["loss"], f"in epoch {epoch + 1}", self.out_dir / "last.pt")
         row = {"epoch": epoch, "lr": lr, "train_loss": stats.loss, "train_acc": stats.accuracy,
                "test_loss": test["loss"], "test_acc": test["accuracy"], "seconds": stats.seconds,
                "images_per_s": stats.seen / max(stats.seconds, 1e-9)}
