@@ -5,7 +5,8 @@ batch) its folder's last.pt then holds, in ``OUT/outcomes-rank{RANK}.json``.
 
 argv: OUT DATA_DIR. The runs, in order: full (train to the end), crash (die at epoch 2, batch 1, as
 kill -9 would: nothing saved), resume (continue the crashed run), interrupt (rank 1 alone gets SIGINT
-at epoch 2, batch 1: the ranks agree to stop and rank 0 saves) and resume-interrupted. Each run is a
+at epoch 2, batch 1: the ranks agree to stop and rank 0 saves), resume-interrupted and nan (rank 1
+alone computes a NaN loss: both stop with the same error). Each run is a
 new ``Trainer``: it sets the process group up again (in a rendezvous store of its own: ``fresh_store``)
 and takes everything else from the run folder."""
 
@@ -44,9 +45,18 @@ def interrupt_rank_1(epoch, batch, step):
         os.kill(os.getpid(), signal.SIGINT)
 
 
+def poison_rank_1(trainer):
+    """Rank 1 alone gets NaN weights after epoch 2's first step: its next loss is NaN, rank 0's still finite."""
+    def hook(epoch, batch, step):
+        if (epoch, batch) == (1, 1) and os.environ.get("RANK") == "1":
+            with torch.no_grad():
+                unwrap(trainer.model).linear.weight.fill_(float("nan"))
+    return hook
+
+
 HOOKS = {"crash": crash, "interrupt": interrupt_rank_1}
 FOLDERS = {"full": "run", "crash": "crashed", "resume": "crashed", "interrupt": "interrupted",
-           "resume-interrupted": "interrupted"}
+           "resume-interrupted": "interrupted", "nan": "nan"}
 
 
 def train(out: str, data_dir: str, mode: str) -> None:
@@ -56,7 +66,10 @@ def train(out: str, data_dir: str, mode: str) -> None:
         "run.seed": 3, "run.sync_bn": True, "data.data_dir": data_dir,
     })
     folder = Path(out) / FOLDERS[mode]
-    trainer = Trainer(config, folder, resume=mode.startswith("resume"), reporter=Hooked(HOOKS.get(mode)))
+    reporter = Hooked(HOOKS.get(mode))
+    trainer = Trainer(config, folder, resume=mode.startswith("resume"), reporter=reporter)
+    if mode == "nan":
+        reporter.hook = poison_rank_1(trainer)
     trainer.run()
     torch.save(unwrap(trainer.model).state_dict(), Path(out) / f"{mode}-rank{trainer.dist.rank}.pt")
 

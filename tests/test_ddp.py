@@ -71,3 +71,11 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     assert [outcomes["resume-interrupted"]["ended"] for outcomes in ranks] == ["completed"] * 2
     resumed = torch.load(tmp_path / "resume-interrupted-rank0.pt", weights_only=True)
     assert all(torch.equal(resumed[k], rank0[k]) for k in rank0)
+
+    # a NaN loss on rank 1 only: the check sums the ranks' losses, so both stop with the same line (one
+    # rank stopping alone would leave the other waiting in its next all-reduce); epoch 1's save is kept
+    stopped = [outcomes["nan"] for outcomes in ranks]
+    assert [item["ended"] for item in stopped] == ["RunError"] * 2, stopped
+    assert stopped[0]["message"] == stopped[1]["message"], stopped
+    assert stopped[0]["message"].startswith("the training loss became nan in epoch 2 by batch 2"), stopped
+    assert ranks[0]["nan"]["saved"] == [1, 0]

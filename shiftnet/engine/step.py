@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import EpochStats
 from ..errors import RunError
+from .distributed import DistInfo, all_reduce_sum
 from .evaluate import autocast
 
 CHECK_EVERY = 25  # batches between reads of the totals (a NaN check and a progress report)
@@ -66,9 +67,12 @@ class RunningTotals:
         self.correct += (logits.argmax(1) == labels).sum()
         self.seen += labels.numel()
 
-    def check_finite(self, epoch: int, batch: int, last_save: Path) -> None:
-        """A one-line RunError if the loss sum is NaN or inf: the run stops without saving the bad state."""
-        stop_unless_finite("training loss", self.loss_sum.item(), f"in epoch {epoch + 1} by batch {batch}", last_save)
+    def check_finite(self, epoch: int, batch: int, last_save: Path, dist: DistInfo) -> None:
+        """A one-line RunError if the loss sum is NaN or inf: the run stops without saving the bad state.
+        Under DDP the sum over the processes is checked, so all stop together (one process stopping alone
+        would leave the others waiting in their next collective)."""
+        loss = all_reduce_sum(dist, self.loss_sum).item()
+        stop_unless_finite("training loss", loss, f"in epoch {epoch + 1} by batch {batch}", last_save)
 
     def images_per_s(self) -> float:
         return self.seen / max(time.perf_counter() - self.started, 1e-9)

@@ -175,14 +175,14 @@ class Trainer:
             progress.step += 1
             self._scalars.step(progress.step, loss, parts.optimizer.param_groups[0]["lr"], totals)
             if progress.batch % CHECK_EVERY == 0 or progress.batch == total:
-                totals.check_finite(epoch, progress.batch, self.out_dir / "last.pt")
+                totals.check_finite(epoch, progress.batch, self.out_dir / "last.pt", self.dist)
                 so_far = totals.after(progress.stats)
                 self.reporter.batch(progress.batch, so_far.loss, so_far.accuracy,
                                     totals.images_per_s() * self.dist.world_size)
             self.reporter.step_done(epoch, progress.batch, progress.step)
             # between two steps: the state saved is a step boundary
             if self.stop.agreed(self.dist, self.device, progress.batch, total):
-                totals.check_finite(epoch, progress.batch, self.out_dir / "last.pt")
+                totals.check_finite(epoch, progress.batch, self.out_dir / "last.pt", self.dist)
                 progress.stats = totals.after(progress.stats)
                 self._save_state(progress)
                 raise self._interrupted(f"at epoch {epoch + 1}, batch {progress.batch}")
@@ -191,7 +191,7 @@ class Trainer:
     def _end_epoch(self, progress: Progress, totals: RunningTotals, lr: float) -> None:
         """Evaluate, record the epoch's row, save last.pt and then the epoch's other files."""
         epoch, run = progress.epoch, self.config.run
-        totals.check_finite(epoch, progress.batch, self.out_dir / "last.pt")
+        totals.check_finite(epoch, progress.batch, self.out_dir / "last.pt", self.dist)
         local = totals.after(progress.stats)
         counts = torch.tensor(local.to_list()[:3], dtype=torch.float64, device=self.device)
         stats = EpochStats(*distributed.all_reduce_sum(self.dist, counts).tolist(), local.seconds)
