@@ -103,3 +103,18 @@ def file_digest(path: Path | str, algorithm: str = "sha256", chunk: int = 1 << 2
         for block in iter(lambda: handle.read(chunk), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id runs (someone else's counts): a lock's or a staging folder's owner."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, it is someone else's
+        return True
+    except OSError:
+        return False
+    return True

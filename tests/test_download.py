@@ -8,6 +8,8 @@ import io
 import json
 import os
 import pickle
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -178,6 +180,22 @@ def test_wrong_file_md5_leaves_nothing_valid(tiny, tmp_path):
     assert len(stderr_of(result).strip().splitlines()) == 1
     assert not (tmp_path / "data" / info.folder).exists()
     assert [p.name for p in (tmp_path / "data").iterdir()] == []  # staging folder removed too
+
+
+def test_a_killed_extractions_staging_folder_is_removed_by_the_next_download(tiny, tmp_path):
+    """What ``kill -9`` leaves in the data folder mid-extraction goes with the next download (a real process
+    that has ended owns it); a running process's staging folder may be another extraction: it stays."""
+    _, archive, info = tiny
+    data = tmp_path / "data"
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = data / f".{info.folder}.staging-{int(ended.stdout)}"
+    (dead / info.folder).mkdir(parents=True)
+    (dead / info.folder / "data_batch_1").write_bytes(b"half an extraction")
+    live = data / f".{info.folder}.staging-{os.getppid()}"  # the process that started the tests: running
+    live.mkdir()
+    result = runner.invoke(app, ["download", "cifar10", "--to", str(data), "--from", str(archive)])
+    assert result.exit_code == 0, stderr_of(result)
+    assert not dead.exists() and live.is_dir() and ds.ready_splits(data, info) == ["train", "test"]
 
 
 def test_truncated_and_non_tar_archives(tiny, tmp_path):

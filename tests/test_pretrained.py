@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -78,9 +80,13 @@ def test_a_t7_of_unknown_origin_needs_dataset(archives, data_dir, tmp_path):  # 
 def test_checkpoint_archives(tmp_path, server):  # noqa: F811
     payload = make_zip(tmp_path / "ck.zip", {"checkpoint/shiftresnet20_3.0.t7": b"x" * 100, "README.txt": b"hi"})
     server.files["/ck.zip"] = payload.read_bytes()
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / "ck" / f".cifar10-resnet-large.staging-{int(ended.stdout)}"  # a killed download's leftover
+    dead.mkdir(parents=True)
     result = runner.invoke(app, ["download", "checkpoints", "cifar10-resnet-small", "--to", str(tmp_path / "ck"),
                                  "--from", server.url("/ck.zip")])
     assert result.exit_code == 0, stderr_of(result)
+    assert not dead.exists()
     digest = __import__("hashlib").sha256(payload.read_bytes()).hexdigest()
     assert digest in result.stdout and "record it" in result.stdout
     assert (tmp_path / "ck" / "cifar10-resnet-small" / "checkpoint" / "shiftresnet20_3.0.t7").read_bytes() == b"x" * 100

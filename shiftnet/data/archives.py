@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import RunError, UsageError
-from ..fileio import disk_error
+from ..fileio import disk_error, pid_alive
 from .fetch import size_text
 
 # What a tar stream may add to its members' bytes: 512-byte headers and padding per member, and
@@ -253,6 +253,19 @@ def remove_tree(path: Path) -> None:
         path.unlink()
     elif path.exists():
         shutil.rmtree(path)
+
+
+def remove_dead_staging(folder: Path) -> list[str]:
+    """Extraction folders ``.<name>.staging-<pid>`` in ``folder`` whose process no longer runs (what a
+    killed download or training start leaves); a live one may be another extraction in progress, so it
+    is left alone. Returns the names removed."""
+    removed = []
+    for path in sorted(Path(folder).glob(".*.staging-*")):
+        pid = path.name.rpartition(".staging-")[2]
+        if pid.isdigit() and not pid_alive(int(pid)) and path.is_dir() and not path.is_symlink():
+            remove_tree(path)
+            removed.append(path.name)
+    return removed
 
 
 def same_filesystem_move(source: Path, target: Path) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..errors import RunError, UsageError
 from ..fileio import atomic_write_text, file_digest
-from .archives import CIFAR_LIMITS, extract, remove_tree, same_filesystem_move
+from .archives import CIFAR_LIMITS, extract, remove_dead_staging, remove_tree, same_filesystem_move
 from .datasets import MARKER, DatasetInfo, check_folder, get_dataset, marker_state, ready_splits, verify_folder
 from .fetch import Notice, Progress, download, is_url, local_source
 
@@ -116,6 +116,7 @@ def write_marker(folder: Path, info: DatasetInfo, splits: list[str], origin: str
 def install_archive(info: DatasetInfo, archive: Path, data_dir: Path, origin: str) -> list[str]:
     """Extract + verify in a temporary folder, write the marker, then move it into place."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    remove_dead_staging(data_dir)
     staging = data_dir / f".{info.folder}.staging-{os.getpid()}"
     remove_tree(staging)
     try:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..checkpoint import METRIC_FIELDS
 from ..errors import UsageError
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, pid_alive
 
 try:
     import fcntl
@@ -72,20 +72,6 @@ def create_folder(folder: Path) -> None:
     except OSError as exc:
         raise UsageError(f"cannot create the run folder {folder}: {exc.strerror or exc}; choose another "
                          f"--out / --name") from None
-
-
-def pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, it is someone else's
-        return True
-    except OSError:
-        return False
-    return True
 
 
 def _recorded_pid(path: Path) -> int | None:
@@ -182,20 +168,6 @@ def remove_leftovers(folder: Path) -> list[str]:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
                 removed.append(path.name)
-    return removed
-
-
-def remove_dead_staging(data_dir: Path) -> list[str]:
-    """Extraction folders ``.<name>.staging-<pid>`` whose process no longer runs (a live one may be
-    another download in progress, so it is left alone)."""
-    from ..data.archives import remove_tree
-
-    removed = []
-    for path in sorted(Path(data_dir).glob(".*.staging-*")):
-        pid = path.name.rpartition(".staging-")[2]
-        if pid.isdigit() and not pid_alive(int(pid)) and path.is_dir() and not path.is_symlink():
-            remove_tree(path)
-            removed.append(path.name)
     return removed
 
 
