@@ -39,19 +39,23 @@ JIT_DEPRECATION = ("this torch deprecates TorchScript (torch.jit); the file work
 
 
 @contextlib.contextmanager
-def _torchscript_calls(notes: list[str]):
+def _torchscript_calls(notes: list[str] | None):
     """torch.jit calls, with torch's TorchScript deprecation (a FutureWarning of two lines per call, four
-    per export from torch 2.10 on) said once as one line in ``notes``; any other warning is shown as is."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the portable shift's ifs depend on shapes only
-        yield
-    for item in caught:
-        if issubclass(item.category, FutureWarning) and "torch.jit" in str(item.message):
-            if JIT_DEPRECATION not in notes:
-                notes.append(JIT_DEPRECATION)
-        else:
-            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    per export from torch 2.10 on) said once as one line in ``notes``; any other warning is shown as is,
+    also when a call fails. The caller's warning filters apply (``-W error::FutureWarning`` still
+    raises); without ``notes`` nothing is captured."""
+    caught = None
+    try:
+        with warnings.catch_warnings(record=notes is not None) as caught:
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)  # the portable shift's ifs depend on shapes
+            yield
+    finally:  # outside the capture, so what is shown again is not caught again
+        for item in caught or ():
+            if issubclass(item.category, FutureWarning) and "torch.jit" in str(item.message):
+                if JIT_DEPRECATION not in notes:
+                    notes.append(JIT_DEPRECATION)
+            else:
+                warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
 
 
 def _write(model: nn.Module, fmt: str, path: Path, example: torch.Tensor, notes: list[str]) -> None:
@@ -84,7 +88,7 @@ def load_exported(path: Path, fmt: str, notes: list[str] | None = None) -> Calla
         name = session.get_inputs()[0].name
         return lambda images: torch.from_numpy(session.run(None, {name: images.numpy()})[0])
     if fmt == "torchscript":
-        with _torchscript_calls([] if notes is None else notes):
+        with _torchscript_calls(notes):
             module = torch.jit.load(str(path), map_location="cpu")
         return lambda images: module(images)
     program = torch.export.load(str(path)).module()

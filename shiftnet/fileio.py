@@ -106,9 +106,13 @@ def file_digest(path: Path | str, algorithm: str = "sha256", chunk: int = 1 << 2
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether a process with this id runs (someone else's counts): a lock's or a staging folder's owner."""
+    """Whether a process with this id runs on this machine (someone else's counts): a lock's or a staging
+    folder's owner. On Windows, signal 0 would be CTRL_C_EVENT sent to the console, so the process is
+    opened and its exit code asked instead (not exercised by the Linux test suite)."""
     if pid <= 0:
         return False
+    if os.name == "nt":
+        return _windows_pid_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -118,3 +122,17 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def _windows_pid_alive(pid: int) -> bool:
+    import ctypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return ctypes.get_last_error() == 5  # ERROR_ACCESS_DENIED: it exists, it is someone else's
+    try:
+        code = ctypes.c_ulong()
+        return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from shiftnet.cli import app
 from shiftnet.data import datasets as ds
 from shiftnet.data import ensure_dataset, load_split, prepare_dataset
+from shiftnet.data.archives import staging_folder
 from shiftnet.errors import UsageError
 
 from .conftest import stderr_of
@@ -183,19 +184,32 @@ def test_wrong_file_md5_leaves_nothing_valid(tiny, tmp_path):
 
 
 def test_a_killed_extractions_staging_folder_is_removed_by_the_next_download(tiny, tmp_path):
-    """What ``kill -9`` leaves in the data folder mid-extraction goes with the next download (a real process
-    that has ended owns it); a running process's staging folder may be another extraction: it stays."""
+    """What ``kill -9`` leaves in the data folder mid-extraction (a real process that has ended owns it) goes
+    with the next download; left alone: a running process's (another extraction), another machine's on a
+    shared folder (its pids mean nothing here), a link, and names shiftnet does not make."""
     _, archive, info = tiny
     data = tmp_path / "data"
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    dead = data / f".{info.folder}.staging-{int(ended.stdout)}"
-    (dead / info.folder).mkdir(parents=True)
-    (dead / info.folder / "data_batch_1").write_bytes(b"half an extraction")
-    live = data / f".{info.folder}.staging-{os.getppid()}"  # the process that started the tests: running
-    live.mkdir()
-    result = runner.invoke(app, ["download", "cifar10", "--to", str(data), "--from", str(archive)])
+    ours = staging_folder(data, info.folder).name.removesuffix(f"-{os.getpid()}")  # this machine's prefix
+    dead = data / f"{ours}-{int(ended.stdout)}"
+    legacy = data / f".{info.folder}.staging-{ended.stdout.strip()}"  # named by an older shiftnet: pid only
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        kept = [data / f"{ours}-{running.pid}",
+                data / f".{info.folder}.staging-another-host-{ended.stdout.strip()}",
+                data / f".{info.folder}.staging-99999999999999999999", data / f".{info.folder}.staging-²"]
+        for folder in [dead, legacy, *kept]:
+            (folder / info.folder).mkdir(parents=True)
+            (folder / info.folder / "data_batch_1").write_bytes(b"half an extraction")
+        link = data / f".{info.folder}.staging-{int(ended.stdout) + 1}"
+        link.symlink_to(kept[0])
+        result = runner.invoke(app, ["download", "cifar10", "--to", str(data), "--from", str(archive)])
+    finally:
+        running.kill()
+        running.wait()
     assert result.exit_code == 0, stderr_of(result)
-    assert not dead.exists() and live.is_dir() and ds.ready_splits(data, info) == ["train", "test"]
+    assert not dead.exists() and not legacy.exists() and all(folder.is_dir() for folder in kept) and link.is_symlink()
+    assert ds.ready_splits(data, info) == ["train", "test"]
 
 
 def test_truncated_and_non_tar_archives(tiny, tmp_path):

@@ -113,6 +113,19 @@ def test_torchscript_and_pt2_files_run_where_shiftnet_cannot_be_imported(checkpo
         assert torch.equal(torch.load(tmp_path / f"{fmt}.pt"), model(images).detach()), fmt
 
 
+def test_a_failing_torchscript_call_still_shows_its_other_warnings():
+    """torch's deprecation becomes the note, and a warning that explains a failure is not swallowed with it."""
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        with pytest.raises(RuntimeError, match="trace failed"):
+            with export_module._torchscript_calls(notes):
+                warnings.warn("explains the failure", UserWarning)
+                warnings.warn("`torch.jit.trace` is deprecated", FutureWarning)
+                raise RuntimeError("trace failed")
+    assert [str(item.message) for item in shown] == ["explains the failure"] and notes == [JIT_DEPRECATION]
+
+
 class ExportsDifferently(torch.nn.Module):
     """A model whose exported file flips every logit (what it computes while torch.export traces it)."""
 

@@ -81,7 +81,7 @@ def test_checkpoint_archives(tmp_path, server):  # noqa: F811
     payload = make_zip(tmp_path / "ck.zip", {"checkpoint/shiftresnet20_3.0.t7": b"x" * 100, "README.txt": b"hi"})
     server.files["/ck.zip"] = payload.read_bytes()
     ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    dead = tmp_path / "ck" / f".cifar10-resnet-large.staging-{int(ended.stdout)}"  # a killed download's leftover
+    dead = tmp_path / "ck" / f".cifar10-resnet-small.staging-{int(ended.stdout)}"  # a killed download's leftover
     dead.mkdir(parents=True)
     result = runner.invoke(app, ["download", "checkpoints", "cifar10-resnet-small", "--to", str(tmp_path / "ck"),
                                  "--from", server.url("/ck.zip")])

@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
-from ..data.archives import CHECKPOINT_LIMITS, extract, remove_dead_staging, remove_tree, same_filesystem_move
+from ..data.archives import (
+    CHECKPOINT_LIMITS,
+    extract,
+    remove_dead_staging,
+    remove_tree,
+    same_filesystem_move,
+    staging_folder,
+)
 from ..data.datasets import MARKER
 from ..data.fetch import Notice, Progress, download, is_url, local_source
 from ..errors import UsageError
@@ -112,8 +119,8 @@ def _unpack(entry: PretrainedArchive, archive: Path, to_dir: Path) -> dict:
     digest = file_digest(archive)
     if entry.sha256 is not None and digest != entry.sha256:
         raise UsageError(f"{archive.name} has sha256 {digest}, expected {entry.sha256}")
-    remove_dead_staging(to_dir)
-    staging = to_dir / f".{entry.name}.staging-{os.getpid()}"
+    remove_dead_staging(to_dir, entry.name)  # what killed extractions left, before this one starts
+    staging = staging_folder(to_dir, entry.name)
     remove_tree(staging)
     try:
         files = extract(archive, staging, CHECKPOINT_LIMITS)

@@ -14,10 +14,13 @@ limit, so neither a gzip bomb nor a giant pax header can make tarfile read witho
 from __future__ import annotations
 
 import bz2
+import glob
 import gzip
 import lzma
 import os
+import re
 import shutil
+import socket
 import tarfile
 import zipfile
 import zlib
@@ -27,6 +30,8 @@ from pathlib import Path, PurePosixPath
 from ..errors import RunError, UsageError
 from ..fileio import disk_error, pid_alive
 from .fetch import size_text
+
+_HOST = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"  # a name part, like a pid
 
 # What a tar stream may add to its members' bytes: 512-byte headers and padding per member, and
 # pax/GNU long-name headers; generous, since it only bounds how far a hostile stream is read.
@@ -255,16 +260,29 @@ def remove_tree(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def remove_dead_staging(folder: Path) -> list[str]:
-    """Extraction folders ``.<name>.staging-<pid>`` in ``folder`` whose process no longer runs (what a
-    killed download or training start leaves); a live one may be another extraction in progress, so it
-    is left alone. Returns the names removed."""
+def staging_folder(parent: Path, name: str) -> Path:
+    """Where this process extracts ``name`` before moving it into place. Named by host and pid, so a
+    cleanup on a folder shared between machines can tell this machine's dead extractions from another
+    machine's live ones (whose pids it cannot see)."""
+    return Path(parent) / f".{name}.staging-{_HOST}-{os.getpid()}"
+
+
+def remove_dead_staging(parent: Path, name: str) -> list[str]:
+    """The staging folders of ``name`` in ``parent`` that extractions on this machine left when killed
+    (their process no longer runs). Best effort: another host's folders, live ones, links, names it did
+    not make and anything that cannot be removed are left alone. Returns the names removed."""
+    pattern = re.compile(rf"\.{re.escape(name)}\.staging-(?:(?P<host>[A-Za-z0-9_.-]+)-)?(?P<pid>[0-9]{{1,10}})")
     removed = []
-    for path in sorted(Path(folder).glob(".*.staging-*")):
-        pid = path.name.rpartition(".staging-")[2]
-        if pid.isdigit() and not pid_alive(int(pid)) and path.is_dir() and not path.is_symlink():
-            remove_tree(path)
-            removed.append(path.name)
+    for path in sorted(Path(parent).glob(f".{glob.escape(name)}.staging-*")):
+        match = pattern.fullmatch(path.name)
+        if match is None or match["host"] not in (None, _HOST):  # no host: an older shiftnet on this machine
+            continue
+        try:
+            if path.is_dir() and not path.is_symlink() and not pid_alive(int(match["pid"])):
+                shutil.rmtree(path)
+                removed.append(path.name)
+        except OSError:  # someone else's folder, or another cleaner got there first
+            continue
     return removed
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..errors import RunError, UsageError
 from ..fileio import atomic_write_text, file_digest
-from .archives import CIFAR_LIMITS, extract, remove_dead_staging, remove_tree, same_filesystem_move
+from .archives import CIFAR_LIMITS, extract, remove_dead_staging, remove_tree, same_filesystem_move, staging_folder
 from .datasets import MARKER, DatasetInfo, check_folder, get_dataset, marker_state, ready_splits, verify_folder
 from .fetch import Notice, Progress, download, is_url, local_source
 
@@ -116,8 +116,8 @@ def write_marker(folder: Path, info: DatasetInfo, splits: list[str], origin: str
 def install_archive(info: DatasetInfo, archive: Path, data_dir: Path, origin: str) -> list[str]:
     """Extract + verify in a temporary folder, write the marker, then move it into place."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    remove_dead_staging(data_dir)
-    staging = data_dir / f".{info.folder}.staging-{os.getpid()}"
+    remove_dead_staging(data_dir, info.folder)  # what killed extractions left, before this one starts
+    staging = staging_folder(data_dir, info.folder)
     remove_tree(staging)
     try:
         extract(archive, staging, CIFAR_LIMITS)
@@ -146,6 +146,7 @@ def ensure_dataset(name: str, data_dir: Path, split: str, progress: Progress | N
     """Download on first use (what the quick start relies on) unless the split is already there.
     Mirror switches are reported on stderr unless another ``notice`` is given."""
     info = get_dataset(name)
+    remove_dead_staging(Path(data_dir), info.folder)  # every training start: a killed download's leftovers
     splits, changed = marker_state(Path(data_dir), info)
     if changed or split not in splits:
         try:

@@ -21,7 +21,6 @@ import torch
 from ..checkpoint import normalization_of
 from ..config import Config, OptimConfig
 from ..data import CifarLoader, ensure_dataset, get_dataset, load_split
-from ..data.archives import remove_dead_staging
 from ..data.datasets import default_data_dir
 from ..errors import RunError
 from ..models import ModelSpec, create_model
@@ -106,7 +105,6 @@ def loaders(config: Config, device: torch.device, dist: DistInfo) -> tuple[Cifar
     info = get_dataset(config.data.dataset)
     data_dir = default_data_dir(config.data.data_dir)
     if dist.is_main:
-        remove_dead_staging(data_dir)
         ensure_dataset(info.name, data_dir, "train")
         ensure_dataset(info.name, data_dir, "test")
     distributed.barrier(dist)
